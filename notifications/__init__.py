@@ -1,0 +1,4 @@
+from notifications.base import Notifier
+from notifications.outbox import OutboxNotifier
+
+__all__ = ["Notifier", "OutboxNotifier"]

