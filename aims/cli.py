@@ -116,6 +116,8 @@ def _serve_api(settings: Settings, host: str, port: int) -> None:
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from aims.runtime import binary
 
+    # SIGTERM stops everything the way Ctrl-C does, including the Temporal server we started.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     address = f"127.0.0.1:{args.temporal_port}"
@@ -141,6 +143,8 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Temporal Web UI:      http://127.0.0.1:{args.temporal_ui_port}/")
         print(f"state kept in {settings.data_dir} (database {settings.database_url}); Ctrl-C stops everything")
         asyncio.run(_dev_services(settings, args.host, args.port))
+    except KeyboardInterrupt:
+        print("stopping")
     finally:
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -148,6 +152,10 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         if server.poll() is None:
             server.kill()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _dev_services(settings: Settings, host: str, port: int) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -55,15 +55,15 @@ class LifecycleClient:
         handle = self.client.get_workflow_handle(workflow_id(use_case_id))
         args = [] if argument is None else [argument]
         try:
-            return await asyncio.wait_for(
-                handle.execute_update(name, args=args, id=update_id, result_type=dict), timeout=self.timeout
+            return await handle.execute_update(
+                name, args=args, id=update_id, result_type=dict, rpc_timeout=timedelta(seconds=self.timeout)
             )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type in _REFUSAL_CODES:
                 raise ServiceError(cause.type, cause.message) from None  # type: ignore[arg-type]
             raise ServiceError("unavailable", f"the lifecycle failed to apply {name}: {cause}") from None
-        except TimeoutError:
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
             raise ServiceError(
                 "unavailable",
                 f"{name} was accepted but is still being processed; repeat it with the same Idempotency-Key",

@@ -31,14 +31,16 @@ LEGAL, EXEC, AIMS = actor("legal@example.com"), actor("exec@example.com"), actor
 
 
 def seed(database_url: str) -> dict[str, str]:
-    """Create the cast if missing; returns email -> API token for those created now."""
+    """Create the cast if missing and give everyone a fresh API token; returns email -> token."""
     tokens: dict[str, str] = {}
     with transaction(database_url) as session:
         for email, roles in ROLES.items():
-            if repository.user_by_email(session, email) is None:
-                _, token = repository.add_user(
+            user = repository.user_by_email(session, email)
+            if user is None:
+                _, tokens[email] = repository.add_user(
                     session, email=email, name=email.split("@")[0].title(), roles=roles, slack_user_id=None,
                     now=dt.datetime.now(dt.UTC),
                 )
-                tokens[email] = token
+            else:
+                tokens[email] = repository.issue_token(user)
     return tokens

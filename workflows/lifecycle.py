@@ -84,13 +84,11 @@ class UseCaseLifecycleWorkflow:
                     if ticked:
                         await self._commit(*ticked)
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_deliveries()
+        await self._settle()
         return self._require_state().view()
 
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_deliveries()
+        await self._settle()
         state = self._require_state().model_copy(update={"cycle_closed": False})
         workflow.continue_as_new(LifecycleInput(use_case_id=state.id, requester=state.requester, state=state))
 
@@ -244,10 +242,16 @@ class UseCaseLifecycleWorkflow:
                 )
             )
 
-    async def _drain_deliveries(self) -> None:
-        pending, self._deliveries = self._deliveries, []
-        if pending:
-            await asyncio.gather(*pending)
+    async def _settle(self) -> None:
+        """Before this run ends: let every accepted Update finish and every delivery complete,
+        including those an Update started while we waited, so nothing is lost or cut off."""
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            pending, self._deliveries = self._deliveries, []
+            if pending:
+                await asyncio.gather(*pending)
+            if workflow.all_handlers_finished() and not self._deliveries:
+                return
 
     async def _classify(self, intake: dict[str, Any]) -> ClassifyResult:
         return await workflow.execute_activity(

@@ -26,18 +26,24 @@ def add_user(
     session: Session, *, email: str, name: str, roles: Sequence[str], slack_user_id: str | None, now: dt.datetime
 ) -> tuple[models.User, str]:
     """Create a user; returns it with its API token, which is stored only as a hash."""
-    token = "aims_" + secrets.token_urlsafe(32)
     user = models.User(
         email=email.strip().lower(),
         name=name.strip(),
         roles=sorted(set(roles) | {"requester"}),
         slack_user_id=slack_user_id,
-        token_hash=hash_token(token),
         created_at=now,
     )
+    token = issue_token(user)
     session.add(user)
     session.flush()
     return user, token
+
+
+def issue_token(user: models.User) -> str:
+    """Give the user a new API token (the old one stops working); only its hash is kept."""
+    token = "aims_" + secrets.token_urlsafe(32)
+    user.token_hash = hash_token(token)
+    return token
 
 
 def user_by_token(session: Session, token: str) -> models.User | None:

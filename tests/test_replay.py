@@ -1,0 +1,26 @@
+"""Recorded histories replay against today's workflow code: a change that would break
+running workflows (non-determinism) fails here before it ships."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from aims.runtime import WORKFLOWS, workflow_runner
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_recorded():
+    assert len(HISTORIES) >= 3
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_replay(path: Path):
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    history = WorkflowHistory.from_json(f"ai-use-case:{path.stem}", path.read_text())
+    await replayer.replay_workflow(history)
