@@ -49,8 +49,16 @@ def load_policy(path: Path | None) -> Policy:
     """The policy at `path`, or the shipped default; any error names the file and the key."""
     source = str(path) if path else "aims/policy/default.yaml"
     try:
-        text = path.read_text() if path else resources.files("aims.policy").joinpath("default.yaml").read_text()
-        return check_policy(Policy.model_validate(yaml.safe_load(text)))
+        default = yaml.safe_load(resources.files("aims.policy").joinpath("default.yaml").read_text())
+        raw = yaml.safe_load(path.read_text()) if path else default
+        if not isinstance(raw, dict):
+            raise PolicyError(f"policy {source}: expected a mapping of keys")
+        if raw.get("extends") == "default":
+            # Top-level keys given here replace the default's; everything else is inherited.
+            raw = default | {key: value for key, value in raw.items() if key != "extends"}
+        elif "extends" in raw:
+            raise PolicyError(f"policy {source}: extends: only 'default' is known")
+        return check_policy(Policy.model_validate(raw))
     except (OSError, yaml.YAMLError, ValidationError, ConditionError) as error:
         raise PolicyError(f"policy {source}: {error}") from error
 

@@ -1,0 +1,118 @@
+"""`aims` as a new user runs it: users from the CLI, then `aims dev` serving the API, stopped
+with Ctrl-C and started again without losing anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def aims(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "aims.cli", *args], env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def environment(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMS_", "TEMPORAL_"))}
+    return env | {"AIMS_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_users_add_prints_the_token_alone_on_its_last_line(environment):
+    result = aims("users", "add", "--email", "Ana@Example.com", "--name", "Ana", "--role", "risk",
+                  "--role", "privacy", "--slack-id", "U123", env=environment)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("aims_") and " " not in token
+    listed = aims("users", "list", env=environment).stdout
+    assert "ana@example.com  Ana  roles=privacy,requester,risk  slack=U123" in listed
+    again = aims("users", "add", "--email", "ana@example.com", "--name", "Ana", env=environment)
+    assert again.returncode == 1 and "exists" in again.stderr
+    bad_role = aims("users", "add", "--email", "b@example.com", "--name", "B", "--role", "boss", env=environment)
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+class Dev:
+    def __init__(self, environment: dict[str, str]):
+        self.env = environment
+        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aims.cli", "dev", "--port", str(self.port),
+             "--temporal-port", str(self.temporal_port), "--temporal-ui-port", str(self.ui_port)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
+            time.sleep(0.2)
+        raise AssertionError("aims dev did not become healthy")
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+def test_aims_dev_serves_everything_and_a_restart_loses_nothing(environment):
+    tokens = {}
+    for email, role in (("req@example.com", None), ("owner@example.com", None), ("aims@example.com", "aims_owner")):
+        args = ["users", "add", "--email", email, "--name", email.split("@")[0]] + (["--role", role] if role else [])
+        tokens[email] = aims(*args, env=environment).stdout.strip().splitlines()[-1]
+
+    def call(dev: Dev, who: str, path: str, body: object | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {tokens[who]}"}
+        url = f"http://127.0.0.1:{dev.port}{path}"
+        response = httpx.post(url, json=body, headers=headers, timeout=30) if body is not None else httpx.get(
+            url, headers=headers, timeout=30
+        )
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    dev = Dev(environment)
+    dev.start()
+    try:
+        intake = json.loads(json.dumps(code_assistant()))
+        intake["security"]["untrusted_input"] = "no"  # T1: only the AIMS owner's gate
+        intake["security"]["confidential_access"] = "no"
+        uc = call(dev, "req@example.com", "/api/use-cases", intake)["id"]
+        call(dev, "owner@example.com", f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    finally:
+        output = dev.stop()
+    assert f"http://127.0.0.1:{dev.port}/" in output and f"http://127.0.0.1:{dev.ui_port}/" in output
+
+    dev.start()  # same data directory: the Temporal state and the register survive
+    try:
+        assert call(dev, "aims@example.com", f"/api/use-cases/{uc}")["status"] == "in_review"
+        state = call(dev, "aims@example.com", f"/api/use-cases/{uc}/gates/v1-final-aims_owner/decision",
+                     {"decision": "approve"})  # fmt: skip
+        assert state["status"] == "approved"
+        state = call(dev, "owner@example.com", f"/api/use-cases/{uc}/sign-off", SIGNOFF)
+        assert state["status"] == "in_production"
+        assert call(dev, "aims@example.com", f"/api/use-cases/{uc}/audit")["verified"]
+    finally:
+        dev.stop()
