@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from aims import audit
 from aims.domain import actions, lifecycle
+from aims.domain.assessment_draft import draft_assessment
 from aims.domain.classification import Classification, classify, review_roles
 from aims.domain.intake import Intake
 from aims.domain.lifecycle import TERMINAL, Actor
@@ -56,6 +57,11 @@ class UseCaseService:
     def register(self, **filters: Any) -> tuple[int, list[models.UseCase]]:
         total, rows = repository.list_use_cases(self.session, **filters)
         return total, list(rows)
+
+    def assessment_draft(self, use_case_id: str) -> dict[str, Any]:
+        state = self._row(use_case_id).state
+        intake = Intake.model_validate(state["intake"])
+        return draft_assessment(intake, Classification.model_validate(state["classification"]), self.policy)
 
     def audit_trail(self, use_case_id: str) -> dict[str, Any]:
         self._row(use_case_id)

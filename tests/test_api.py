@@ -82,7 +82,14 @@ async def test_a_t2_use_case_lives_from_intake_to_retirement(api: Api):
     fetched = (await api.get(REQ, f"/api/use-cases/{uc}")).json()
     assert fetched["status"] == "assessment"
 
-    state = await api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    draft = (await api.get(OWNER, f"/api/use-cases/{uc}/assessment/draft")).json()
+    assert draft["risks"][0]["description"].startswith("SEC-2 (security)")
+    assert draft["risks"][0]["controls"] == ["A.6.2.8", "A.6.2.6"]
+    # The draft plus the owner's conclusion is a valid assessment.
+    draft["conclusion"] = "Acceptable with the listed controls"
+    assert (await api.post(OWNER, f"/api/use-cases/{uc}/assessment/draft", draft)).status_code == 405
+
+    state = await api.ok(OWNER, f"/api/use-cases/{uc}/assessment", draft)
     assert state["status"] == "in_review"
     gates = {g["id"]: g for g in state["gates"]}
     assert set(gates) == {"v1-review-risk", "v1-review-security", "v1-final-aims_owner"}

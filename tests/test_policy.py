@@ -82,6 +82,7 @@ def test_policy_file_replaces_the_default(tmp_path):
         ({"escalators": [{"rule": "X-1", "theme": "t", "min_tier": "T2_MEDIUM",
                           "when": {"fact": "moon_phase"}}]}, "unknown fact"),
         ({"version": ""}, "version"),
+        ({"theme_controls": {"privacy": ["A.99.1"]}}, "A.99.1"),
     ],
 )  # fmt: skip
 def test_a_broken_policy_is_refused_with_the_key(tmp_path, changes, message):

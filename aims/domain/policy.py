@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.durations import Duration
 
 Tier = Literal["T1_LOW", "T2_MEDIUM", "T3_HIGH", "T4_UNACCEPTABLE"]
@@ -94,11 +95,20 @@ class Policy(_Data):
     routing: Routing
     escalators: list[EscalatorRule]
     signoff_blockers: list[BlockerRule]
+    theme_controls: dict[str, list[str]] = Field(default_factory=dict)
 
     @field_validator("gate_sla", "review_sla", "review_executive_after")
     @classmethod
     def _iso(cls, value: str) -> str:
         return _duration(value)
+
+    @field_validator("theme_controls")
+    @classmethod
+    def _controls(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted({c for controls in value.values() for c in controls} - set(ANNEX_A_CONTROLS))
+        if unknown:
+            raise ValueError(f"not Annex A control ids: {', '.join(unknown)}")
+        return value
 
     @field_validator("review_interval")
     @classmethod

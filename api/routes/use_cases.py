@@ -103,6 +103,12 @@ def get_audit_trail(use_case_id: str, service: ServiceDep) -> dict[str, Any]:
     return service.audit_trail(use_case_id)
 
 
+@router.get("/use-cases/{use_case_id}/assessment/draft")
+def assessment_draft(use_case_id: str, service: ServiceDep) -> dict[str, Any]:
+    """The risk and impact assessment pre-filled from the intake, for the owner to edit and submit."""
+    return service.assessment_draft(use_case_id)
+
+
 @router.post("/use-cases/{use_case_id}/assessment")
 async def submit_assessment(
     use_case_id: str, body: actions.Assessment, service: ServiceDep, key: IdempotencyKey = None
