@@ -24,7 +24,7 @@ from aims.persistence import repository
 from aims.persistence.models import Notification
 from aims.persistence.db import transaction
 from aims.settings import current_policy
-from notifications import Notifier
+from notifications import Notifier, PermanentDeliveryError
 
 class LifecycleActivities:
     def __init__(self, database_url: str, notifier: Notifier):
@@ -63,9 +63,15 @@ class LifecycleActivities:
                 if row is None or row.delivered_at is not None:
                     continue
                 user = repository.user_by_email(session, row.recipient)
-                if user is not None:
-                    self.notifier.deliver(session, row, user)
-                row.channel, row.delivered_at = self.notifier.channel, _now()
+                row.channel = self.notifier.channel
+                try:
+                    if user is not None:
+                        self.notifier.deliver(session, row, user)
+                except PermanentDeliveryError as error:
+                    activity.logger.warning("notice %s to %s refused: %s", row.key, row.recipient, error.code)
+                    row.error = error.code
+                    continue
+                row.delivered_at = _now()
                 delivered += 1
         return delivered
 

@@ -15,7 +15,7 @@ import time
 from aims.domain.policy import ROLES
 from aims.persistence import repository
 from aims.persistence.db import migrate, transaction
-from aims.settings import PolicyError, Settings, current_policy
+from aims.settings import PolicyError, Settings, SettingsError, current_policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     users.add_parser("list", help="list users and their roles")
 
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         current_policy()
-    except PolicyError as error:
+    except (PolicyError, SettingsError) as error:
         print(f"aims: {error}", file=sys.stderr)
         return 2
     if args.command == "migrate":
@@ -88,11 +88,11 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    from aims.runtime import connect, lifecycle_worker
+    from aims.runtime import connect, lifecycle_worker, notifier_for
 
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     stop = stop or _stop_on_signals()
-    async with lifecycle_worker(client, settings.task_queue, settings.database_url):
+    async with lifecycle_worker(client, settings.task_queue, settings.database_url, notifier_for(settings)):
         print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)
         await stop.wait()
 

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lifecycle import LifecycleActivities
+from aims.settings import Settings
 from notifications import Notifier, OutboxNotifier
 from workflows.lifecycle import UseCaseLifecycleWorkflow
 
@@ -37,6 +38,15 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("aims.domain", "pydantic")
     )
+
+
+def notifier_for(settings: Settings) -> Notifier:
+    """Slack when a bot token is configured; the outbox (which records either way) otherwise."""
+    if settings.slack_enabled:
+        from notifications.slack.notifier import SlackNotifier
+
+        return SlackNotifier(settings)
+    return OutboxNotifier()
 
 
 def lifecycle_worker(

@@ -30,6 +30,16 @@ class Settings:
     temporal_address: str
     temporal_namespace: str
     task_queue: str
+    public_url: str = "http://127.0.0.1:8000"
+    slack_bot_token: str | None = None
+    slack_signing_secrets: tuple[str, ...] = ()
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    digest_cron: str = "0 8 * * *"
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,7 +52,39 @@ class Settings:
             temporal_address=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
             temporal_namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"),
             task_queue=os.environ.get("AIMS_TASK_QUEUE", TASK_QUEUE),
+            public_url=os.environ.get("AIMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+            slack_bot_token=_slack_token(os.environ.get("SLACK_BOT_TOKEN")),
+            slack_signing_secrets=_secrets(os.environ.get("SLACK_SIGNING_SECRET", "")),
+            slack_api_url=os.environ.get("AIMS_SLACK_API_URL", "https://slack.com/api/"),
+            slack_channel=os.environ.get("AIMS_SLACK_CHANNEL") or None,
+            digest_cron=os.environ.get("AIMS_DIGEST_CRON", "0 8 * * *"),
         )
+
+
+class SettingsError(ValueError):
+    pass
+
+
+_PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "xoxb-...", "secret", "todo", "placeholder"}
+
+
+def _slack_token(value: str | None) -> str | None:
+    if not value:
+        return None
+    if value.strip().lower() in _PLACEHOLDERS or not value.startswith("xoxb-"):
+        raise SettingsError("SLACK_BOT_TOKEN must be a bot token (xoxb-…), not a placeholder")
+    if not os.environ.get("SLACK_SIGNING_SECRET"):
+        raise SettingsError("SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (interactions are verified)")
+    return value
+
+
+def _secrets(value: str) -> tuple[str, ...]:
+    """Comma-separated: during a rotation both the old and the new secret are accepted."""
+    secrets = tuple(part.strip() for part in value.split(",") if part.strip())
+    for secret in secrets:
+        if secret.lower() in _PLACEHOLDERS or len(secret) < 16:
+            raise SettingsError("SLACK_SIGNING_SECRET looks like a placeholder (need the app's real secret)")
+    return secrets
 
 
 def load_policy(path: Path | None) -> Policy:

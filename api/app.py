@@ -16,6 +16,7 @@ from aims.runtime import connect
 from aims.settings import Settings, current_policy
 from api.errors import ServiceError
 from api.lifecycle_client import LifecycleClient
+from api import slack
 from api.routes import approvals, use_cases
 
 
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(use_cases.router)
     app.include_router(approvals.router)
+    if settings.slack_enabled:
+        app.state.slack_tasks = set()
+        app.include_router(slack.router)
     return app
 
 

@@ -1,4 +1,4 @@
-from notifications.base import Notifier
+from notifications.base import Notifier, PermanentDeliveryError
 from notifications.outbox import OutboxNotifier
 
-__all__ = ["Notifier", "OutboxNotifier"]
+__all__ = ["Notifier", "OutboxNotifier", "PermanentDeliveryError"]

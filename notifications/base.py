@@ -16,3 +16,12 @@ class Notifier(Protocol):
         """Send one queued outbox row to its recipient. The caller marks it delivered in the same
         transaction; a notifier that talks to the outside must itself tolerate being called
         again for a row it already sent (an activity retried after the send, before the commit)."""
+
+
+class PermanentDeliveryError(Exception):
+    """The channel refused this message for good (bad channel, unknown user, missing scope):
+    recorded on the outbox row and not retried. Anything else raised is retried."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code

@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # The register must catch up whatever happens: retry for as long as it takes.
+# Deliveries get this long to finish before a run ends; later runs sweep the rest.
+DELIVERY_SWEEP_PATCH = "delivery-sweep-and-grace"
+DELIVERY_GRACE = timedelta(seconds=30)
 PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
@@ -66,6 +69,9 @@ class UseCaseLifecycleWorkflow:
                     now=workflow.now(),
                 )
                 await self._commit(state, transition)
+            elif workflow.patched(DELIVERY_SWEEP_PATCH):
+                # Notices the previous run could not hand over before it continued as new.
+                self._deliveries.append(self._deliver(DeliverRequest(use_case_id=self._state.id)))
 
         while True:
             state = self._require_state()
@@ -233,18 +239,32 @@ class UseCaseLifecycleWorkflow:
         )
         self._deliveries = [task for task in self._deliveries if not task.done()]
         if transition.notices:
-            self._deliveries.append(
-                workflow.start_activity(
-                    DELIVER_ACTIVITY,
-                    DeliverRequest(use_case_id=state.id, notice_keys=[notice.key for notice in transition.notices]),
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=PERSIST_RETRY,
-                )
-            )
+            keys = [notice.key for notice in transition.notices]
+            self._deliveries.append(self._deliver(DeliverRequest(use_case_id=state.id, notice_keys=keys)))
+
+    def _deliver(self, request: DeliverRequest) -> Any:
+        return workflow.start_activity(
+            DELIVER_ACTIVITY,
+            request,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=PERSIST_RETRY,
+        )
 
     async def _settle(self) -> None:
         """Before this run ends: let every accepted Update finish and every delivery complete,
         including those an Update started while we waited, so nothing is lost or cut off."""
+        if workflow.patched(DELIVERY_SWEEP_PATCH):
+            # A notification channel that is down must not hold the run open: give deliveries a
+            # grace period; the next run's sweep delivers whatever is left.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            try:
+                await workflow.wait_condition(
+                    lambda: all(task.done() for task in self._deliveries), timeout=DELIVERY_GRACE
+                )
+            except asyncio.TimeoutError:
+                pass
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
             pending, self._deliveries = self._deliveries, []

@@ -358,14 +358,14 @@ def _apply_assessment(change: _Change, command: SubmitAssessment) -> None:
 
 
 def _check_decision(state: UseCaseState, command: DecideGate) -> None:
-    gate = state.gate(command.gate_id)
-    if gate is None:
-        raise Refused("not_found", f"gate {command.gate_id!r} does not exist on this use case")
     if command.version is not None and command.version != state.version:
         raise Refused(
             "conflict",
             f"stale: you looked at version {command.version}, the use case is now at version {state.version}",
         )
+    gate = state.gate(command.gate_id)
+    if gate is None:
+        raise Refused("not_found", f"gate {command.gate_id!r} does not exist on this use case")
     if gate.state != "open":
         detail = f" ({gate.decision} by {gate.decided_by})" if gate.decided_by else ""
         raise Refused("conflict", f"gate {gate.id} is not open: it is {gate.state}{detail}")

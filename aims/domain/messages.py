@@ -47,4 +47,5 @@ class RecordRequest(BaseModel):
 
 class DeliverRequest(BaseModel):
     use_case_id: str
-    notice_keys: list[str]
+    # None: every undelivered notice of the use case (a new run sweeps what the last one left).
+    notice_keys: list[str] | None = None

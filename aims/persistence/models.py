@@ -170,6 +170,30 @@ class Notification(Base):
     channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
+    # Set when the channel refused it for good (e.g. Slack `channel_not_found`); not retried.
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SlackMessage(Base):
+    """A message posted to Slack for a notice: where it is (`channel`, `ts`), so a retry never
+    posts it twice and a decision can update every prompt of its gate in place."""
+
+    __tablename__ = "slack_messages"
+    __table_args__ = (
+        UniqueConstraint("use_case_id", "notice_key", "recipient"),
+        Index("ix_slack_messages_gate", "use_case_id", "gate_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id"))
+    notice_key: Mapped[str] = mapped_column(String(160))
+    recipient: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    gate_id: Mapped[str | None] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+    finalized_at: Mapped[dt.datetime | None]
 
 
 class AuditEvent(Base):

@@ -326,10 +326,41 @@ def _store_notices(session: Session, use_case_id: str, notices: Sequence[Notice]
             )
 
 
-def undelivered(session: Session, use_case_id: str, keys: Sequence[str]) -> Sequence[models.Notification]:
+def undelivered(session: Session, use_case_id: str, keys: Sequence[str] | None) -> Sequence[models.Notification]:
+    """Outbox rows still to send: of the given notice keys, or all of the use case (a sweep)."""
     query = select(models.Notification).where(
         models.Notification.use_case_id == use_case_id,
-        models.Notification.key.in_(list(keys)),
+        models.Notification.key.in_(list(keys)) if keys is not None else True,
         models.Notification.delivered_at.is_(None),
+        models.Notification.error.is_(None),
     )
     return session.scalars(query.order_by(models.Notification.id)).all()
+
+
+# ---------------------------------------------------------------- slack
+
+
+def slack_message(session: Session, use_case_id: str, notice_key: str, recipient: str) -> models.SlackMessage | None:
+    return session.scalar(
+        select(models.SlackMessage).where(
+            models.SlackMessage.use_case_id == use_case_id,
+            models.SlackMessage.notice_key == notice_key,
+            models.SlackMessage.recipient == recipient,
+        )
+    )
+
+
+def gate_prompts(session: Session, use_case_id: str, gate_id: str) -> Sequence[models.SlackMessage]:
+    """Every Slack prompt or reminder of a gate that still shows buttons."""
+    return session.scalars(
+        select(models.SlackMessage).where(
+            models.SlackMessage.use_case_id == use_case_id,
+            models.SlackMessage.gate_id == gate_id,
+            models.SlackMessage.kind == "gate_request",
+            models.SlackMessage.finalized_at.is_(None),
+        )
+    ).all()
+
+
+def user_by_slack_id(session: Session, slack_user_id: str) -> models.User | None:
+    return session.scalar(select(models.User).where(models.User.slack_user_id == slack_user_id))
