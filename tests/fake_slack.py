@@ -1,0 +1,138 @@
+"""A small fake of the Slack Web API for tests: real HTTP, records calls, can fail on demand."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+JSON_FIELDS = ("blocks", "view", "metadata", "attachments")
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-test-token"):
+        self.token = token
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.failures: dict[str, list[Failure]] = {}
+        self.directory: dict[str, str] = {}  # email -> Slack user id
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail(self, method: str, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """The next call of `method` answers this instead."""
+        self.failures.setdefault(method, []).append(Failure(status, body, headers or {}))
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [args for name, args in self.calls if name == method]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.failures.clear()
+            self.messages.clear()
+
+    # ------------------------------------------------------------ the Web API
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBOT", "team_id": "T0FAKE"}
+        if method == "users.lookupByEmail":
+            user_id = self.directory.get(args.get("email", ""))
+            return {"ok": True, "user": {"id": user_id}} if user_id else {"ok": False, "error": "users_not_found"}
+        if method == "users.info":
+            email = next((e for e, u in self.directory.items() if u == args.get("user")), None)
+            if email is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": args["user"], "profile": {"email": email}}}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + args["users"]}}
+        if method == "chat.postMessage":
+            channel = args["channel"]
+            channel = "D" + channel if channel.startswith("U") else channel
+            message = {"ts": f"1700000000.{next(self._ts):06d}", "text": args.get("text"), **args}
+            self.messages.setdefault(channel, []).append(message)
+            return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+        if method == "conversations.history":
+            return {"ok": True, "messages": list(reversed(self.messages.get(args["channel"], [])))}
+        if method == "chat.update":
+            for message in self.messages.get(args["channel"], []):
+                if message["ts"] == args["ts"]:
+                    message.update(text=args.get("text"), blocks=args.get("blocks"))
+                    return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
+            return {"ok": False, "error": "message_not_found"}
+        if method in ("chat.postEphemeral", "views.open", "views.publish"):
+            return {"ok": True, "message_ts": "1700000000.999999"}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def do_POST(self) -> None:
+                parsed = urlparse(self.path)
+                method = parsed.path.removeprefix("/api/")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                args: dict[str, Any] = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+                if raw and "json" in (self.headers.get("Content-Type") or ""):
+                    args.update(json.loads(raw))
+                elif raw:
+                    args.update({k: v[0] for k, v in parse_qs(raw).items()})
+                for key in JSON_FIELDS:
+                    if isinstance(args.get(key), str):
+                        args[key] = json.loads(args[key])
+                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(200, {"ok": False, "error": "invalid_auth"}, {})
+                with fake._lock:
+                    fake.calls.append((method, args))
+                    queued = fake.failures.get(method)
+                    if queued:
+                        failure = queued.pop(0)
+                        return self._send(failure.status, failure.body, failure.headers)
+                    answer = fake._answer(method, args)
+                self._send(200, answer, {})
+
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler

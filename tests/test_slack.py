@@ -1,0 +1,447 @@
+"""Slack end to end: the real slack-sdk client against a fake Slack Web API, signed requests
+into the API, a real worker on the Temporal dev server (and the time-skipping one for SLAs)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from aims.persistence import models
+from aims.persistence.db import transaction
+from aims.runtime import lifecycle_worker
+from aims.settings import Settings, SettingsError
+from api.app import create_app
+from notifications import PermanentDeliveryError
+from notifications.slack.client import call, web_client
+from notifications.slack.notifier import SlackNotifier
+from tests import people
+from tests.fake_slack import FakeSlack
+from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
+from tests.test_api import AIMS, OWNER, REQ, RISK, SECURITY, Api
+
+SECRET = "test-signing-secret-0123456789"
+SLACK_IDS = {
+    REQ: "UREQ", OWNER: "UOWNER", RISK: "URISK", SECURITY: "USEC", AIMS: "UAIMS",
+    "exec@example.com": "UEXEC", "legal@example.com": "ULEGAL", "privacy@example.com": "UPRIV",
+}  # fmt: skip
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+
+
+async def eventually(check: Callable[[], Any], seconds: float = 15) -> Any:
+    """Wait for background work (notice delivery) to show; polls, never sleeps a fixed time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Any:
+    server = FakeSlack().start()
+    server.directory.update(SLACK_IDS)
+    yield server
+    server.stop()
+
+
+def slack_settings(fake: FakeSlack, database_url: str, task_queue: str, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "task_queue": task_queue,
+        "slack_bot_token": fake.token,
+        "slack_signing_secrets": (SECRET,),
+        "slack_api_url": fake.url,
+        "slack_channel": "C0GOV",
+        "public_url": "https://aims.example",
+    }
+    return dataclasses.replace(Settings.from_env(), **(values | changes))
+
+
+@dataclasses.dataclass
+class Slack:
+    api: Api
+    http: httpx.AsyncClient
+    fake: FakeSlack
+    database_url: str
+
+    async def signed(self, path: str, body: bytes, *, secret: str = SECRET, skew: int = 0) -> httpx.Response:
+        timestamp = str(int(time.time()) + skew)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": sign(secret, timestamp, body),
+        }
+        return await self.http.post(path, content=body, headers=headers)
+
+    async def interact(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
+        body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
+        return await self.signed("/slack/interactions", body, **kw)
+
+    async def click(self, slack_user: str, prompt: dict[str, Any], action_id: str, **kw: Any) -> httpx.Response:
+        button = next(
+            e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id
+        )
+        payload = {
+            "type": "block_actions",
+            "user": {"id": slack_user},
+            "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
+            "container": {"type": "message", "message_ts": prompt["ts"], "channel_id": prompt["channel_id"]},
+            "actions": [{"action_id": action_id, "value": button["value"], "action_ts": str(time.time())}],
+        }
+        return await self.interact(payload, **kw)
+
+    async def submit_reason(self, slack_user: str, view: dict[str, Any], reason: str) -> httpx.Response:
+        payload = {
+            "type": "view_submission",
+            "user": {"id": slack_user},
+            "view": {
+                "callback_id": view["callback_id"],
+                "private_metadata": view["private_metadata"],
+                "state": {"values": {"reason": {"reason_input": {"type": "plain_text_input", "value": reason}}}},
+            },
+        }
+        return await self.interact(payload)
+
+    async def command(self, slack_user: str, text: str) -> httpx.Response:
+        body = urlencode({"command": "/aims", "text": text, "user_id": slack_user, "channel_id": "C1"}).encode()
+        return await self.signed("/slack/commands", body)
+
+    def prompts_to(self, slack_user: str, use_case_id: str) -> list[dict[str, Any]]:
+        return [
+            {**m, "channel_id": channel}
+            for channel, messages in self.fake.messages.items()
+            if channel == "D" + slack_user
+            for m in messages
+            if (m.get("metadata") or {}).get("event_payload", {}).get("use_case_id") == use_case_id
+            and any(b["type"] == "actions" for b in m.get("blocks") or [])
+        ]
+
+    async def prompt(self, slack_user: str, use_case_id: str, gate_id: str) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            return next(
+                (p for p in self.prompts_to(slack_user, use_case_id) if f"`{gate_id}`" in json.dumps(p["blocks"])),
+                None,
+            )
+
+        return await eventually(find)
+
+    async def state(self, use_case_id: str) -> dict[str, Any]:
+        return (await self.api.get(AIMS, f"/api/use-cases/{use_case_id}")).json()
+
+
+@pytest.fixture(scope="module")
+async def slack(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack) -> AsyncIterator[Slack]:
+    task_queue = f"slack-{uuid.uuid4()}"
+    settings = slack_settings(fake, database_url, task_queue)
+    tokens = people.seed(database_url)
+    app = create_app(settings, client=dev_env.client)
+    async with lifecycle_worker(dev_env.client, task_queue, database_url, SlackNotifier(settings)):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+            yield Slack(Api(http, tokens), http, fake, database_url)
+
+
+async def new_case(slack: Slack, intake: dict[str, Any] | None = None, requester: str = REQ) -> str:
+    uc = (await slack.api.ok(requester, "/api/use-cases", intake or code_assistant()))["id"]
+    await slack.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    return uc
+
+
+# ---------------------------------------------------------------- prompts and decisions
+
+
+async def test_an_approver_takes_a_use_case_to_approved_entirely_from_slack(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    text = json.dumps(prompt["blocks"])
+    for expected in ("Internal code assistant", "T2_MEDIUM", "MINIMAL", "req@example.com", "owner@example.com",
+                     "SEC-2", f"https://aims.example/use-cases/{uc}", "aims_approve", "aims_reject",
+                     "aims_request_changes", "<!date^"):  # fmt: skip
+        assert expected in text, expected
+    assert prompt["text"].startswith("Decision needed: Internal code assistant")
+    # Only eligible approvers are prompted: never the requester or the business owner.
+    assert not slack.prompts_to("UREQ", uc) and not slack.prompts_to("UOWNER", uc)
+
+    started = time.perf_counter()
+    response = await slack.click("URISK", prompt, "aims_approve")
+    assert response.status_code == 200 and time.perf_counter() - started < 3
+    state = await slack.state(uc)
+    risk = next(g for g in state["gates"] if g["id"] == "v1-review-risk")
+    assert (risk["state"], risk["decided_by"]) == ("approved", RISK)
+
+    # The prompt is updated in place: outcome, who and when; no more buttons.
+    def updated() -> bool:
+        return any(u["ts"] == prompt["ts"] for u in slack.fake.called("chat.update"))
+
+    await eventually(updated)
+    update = next(u for u in slack.fake.called("chat.update") if u["ts"] == prompt["ts"])
+    assert "Approved by risk@example.com" in json.dumps(update["blocks"])
+    assert not any(b["type"] == "actions" for b in update["blocks"])
+
+    await slack.click("USEC", await slack.prompt("USEC", uc, "v1-review-security"), "aims_approve")
+    await slack.click("UAIMS", await slack.prompt("UAIMS", uc, "v1-final-aims_owner"), "aims_approve")
+    assert (await slack.state(uc))["status"] == "approved"
+
+
+async def test_reject_with_a_reason_from_the_modal(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    response = await slack.click("URISK", prompt, "aims_reject")
+    assert response.status_code == 200
+    opened = slack.fake.called("views.open")[-1]
+    assert opened["trigger_id"].startswith("trigger-") and opened["view"]["callback_id"] == "aims_reason"
+    assert (await slack.state(uc))["status"] == "in_review"  # nothing decided before the reason
+
+    empty = await slack.submit_reason("URISK", opened["view"], "   ")
+    assert empty.json() == {"response_action": "errors", "errors": {"reason": "Please say why."}}
+    done = await slack.submit_reason("URISK", opened["view"], "Supplier may train on our code")
+    assert done.status_code == 200 and done.content == b""
+    state = await slack.state(uc)
+    assert state["status"] == "rejected"
+    assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["comment"] == "Supplier may train on our code"
+
+
+async def test_request_changes_from_slack(slack: Slack):
+    uc = await new_case(slack)
+    await slack.click("USEC", await slack.prompt("USEC", uc, "v1-review-security"), "aims_request_changes")
+    view = slack.fake.called("views.open")[-1]["view"]
+    await slack.submit_reason("USEC", view, "Turn on event logging")
+    assert (await slack.state(uc))["status"] == "changes_requested"
+
+
+# ---------------------------------------------------------------- refusals
+
+
+async def test_refused_clicks_are_explained_privately_and_change_nothing(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    before = await slack.state(uc)
+
+    await slack.click("USEC", prompt, "aims_approve")  # not a risk approver
+    ephemeral = slack.fake.called("chat.postEphemeral")[-1]
+    assert ephemeral["user"] == "USEC" and "risk role" in ephemeral["text"]
+    assert ephemeral["channel"] == prompt["channel_id"]
+
+    await slack.click("UNOBODY", prompt, "aims_approve")  # not an aims user at all
+    assert "not an aims user" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+    assert await slack.state(uc) == before
+
+
+async def test_nobody_approves_their_own_use_case_from_slack(slack: Slack):
+    uc = await new_case(slack, changed(code_assistant(), business_owner=OWNER), requester=RISK)
+    prompt = await slack.prompt("USEC", uc, "v1-review-security")
+    # The risk officer requested it; forward them the security prompt's risk twin via the button value.
+    risk_value = prompt["blocks"][-1]["elements"][0]["value"].replace("v1-review-security", "v1-review-risk")
+    prompt["blocks"][-1]["elements"][0]["value"] = risk_value
+    await slack.click("URISK", prompt, "aims_approve")
+    assert "own use case" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+    assert not slack.prompts_to("URISK", uc)  # and they were never prompted
+
+
+async def test_a_double_click_decides_once(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    first, second = await asyncio.gather(
+        slack.click("URISK", prompt, "aims_approve"), slack.click("URISK", prompt, "aims_approve")
+    )
+    assert first.status_code == second.status_code == 200
+    trail = (await slack.api.get(AIMS, f"/api/use-cases/{uc}/audit")).json()["events"]
+    assert [e["data"]["gate_id"] for e in trail if e["type"] == "gate_decided"] == ["v1-review-risk"]
+
+
+async def test_a_stale_button_from_an_earlier_version_is_refused(slack: Slack):
+    uc = await new_case(slack)
+    old_prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    await slack.api.ok(REQ, f"/api/use-cases/{uc}/revisions", {"intake": changed(code_assistant(), purpose="v2")})
+    await slack.click("URISK", old_prompt, "aims_approve")
+    assert "stale" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+    state = await slack.state(uc)
+    assert state["version"] == 2 and all(g["state"] == "open" for g in state["gates"] if g["kind"] == "review")
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        {"secret": "the-wrong-secret-0123456789"},
+        {"skew": -301},
+        {"skew": 301},
+    ],
+)
+async def test_forged_or_stale_requests_get_401_and_change_nothing(slack: Slack, forge: dict[str, Any]):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    response = await slack.click("URISK", prompt, "aims_approve", **forge)
+    assert response.status_code == 401
+    assert (await slack.state(uc))["gates"][0]["state"] == "open"
+
+
+async def test_tampered_or_unsigned_bodies_get_401(slack: Slack):
+    timestamp = str(int(time.time()))
+    body = b"command=%2Faims&text=help&user_id=URISK"
+    tampered = await slack.http.post(
+        "/slack/commands",
+        content=body + b"x",
+        headers={"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign(SECRET, timestamp, body)},
+    )
+    assert tampered.status_code == 401
+    assert (await slack.http.post("/slack/interactions", content=body)).status_code == 401
+
+
+# ---------------------------------------------------------------- Slack's published test vectors
+
+
+class FixedClock:
+    def __init__(self, now: float):
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+SLACK_VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_VECTOR_BODY = (
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&"
+    b"channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&"
+    b"response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+    b"trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
+SLACK_VECTOR_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+@pytest.mark.parametrize(
+    ("clock", "body", "status"),
+    [
+        (1531420618, SLACK_VECTOR_BODY, 200),
+        (1531420618 + 300, SLACK_VECTOR_BODY, 200),
+        (1531420618 + 301, SLACK_VECTOR_BODY, 401),
+        (1531420618 - 301, SLACK_VECTOR_BODY, 401),
+        (1531420618, SLACK_VECTOR_BODY + b"------", 401),
+    ],
+)
+async def test_slacks_published_signature_vector(
+    dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, clock: int, body: bytes, status: int
+):
+    settings = slack_settings(fake, database_url, "unused", slack_signing_secrets=("rotated-out-old-secret-0", SLACK_VECTOR_SECRET))
+    app = create_app(settings, client=dev_env.client)
+    app.state.slack_clock = FixedClock(clock)
+    headers = {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": SLACK_VECTOR_SIGNATURE}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+        response = await http.post("/slack/commands", content=body, headers=headers)
+    assert response.status_code == status
+
+
+# ---------------------------------------------------------------- slash command
+
+
+async def test_slash_commands(slack: Slack):
+    uc = await new_case(slack)
+    pending = (await slack.command("URISK", "pending")).json()
+    assert pending["response_type"] == "ephemeral"
+    assert uc in json.dumps(pending["blocks"]) and "aims_approve" in json.dumps(pending["blocks"])
+    status = (await slack.command("URISK", f"status {uc}")).json()
+    assert "in_review" in status["text"] and "open gates: risk, security" in status["text"]
+    by_name = (await slack.command("URISK", "status internal code")).json()
+    assert "Internal code assistant" in by_name["text"]
+    assert "AIMS owner" in (await slack.command("URISK", "stalled")).json()["text"]
+    assert (await slack.command("UAIMS", "stalled")).status_code == 200
+    assert "/aims pending" in (await slack.command("URISK", "help")).json()["text"]
+    assert "not an aims user" in (await slack.command("UNOBODY", "pending")).json()["text"]
+
+
+# ---------------------------------------------------------------- robustness
+
+
+async def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(slack: Slack):
+    slack.fake.fail("chat.postMessage", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+    uc = await new_case(slack, invoice_ocr())
+    prompt = await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
+    assert len(slack.prompts_to("UAIMS", uc)) == 1
+    assert prompt["ts"]
+
+
+def test_slack_errors_are_classified(fake: FakeSlack, database_url: str):
+    client = web_client(slack_settings(fake, database_url, "unused"))
+    fake.fail("chat.postMessage", 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"})
+    with pytest.raises(ApplicationError) as limited:
+        call(client.chat_postMessage, channel="C1", text="x")
+    assert limited.value.next_retry_delay == dt.timedelta(seconds=7) and not limited.value.non_retryable
+    fake.fail("chat.postMessage", 200, {"ok": False, "error": "channel_not_found"})
+    with pytest.raises(PermanentDeliveryError) as permanent:
+        call(client.chat_postMessage, channel="C1", text="x")
+    assert permanent.value.code == "channel_not_found"
+    fake.fail("chat.postMessage", 200, {"ok": False, "error": "internal_error"})
+    with pytest.raises(ApplicationError) as transient:
+        call(client.chat_postMessage, channel="C1", text="x")
+    assert transient.value.type == "slack_error"
+    fake.fail("chat.postMessage", 200, {"ok": False, "error": "internal_error"})
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel="C1", text="x")  # the raw client, for contrast
+
+
+async def test_a_retried_delivery_reconciles_instead_of_posting_twice(slack: Slack):
+    uc = await new_case(slack, invoice_ocr())
+    await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
+    notifier = SlackNotifier(slack_settings(slack.fake, slack.database_url, "unused"))
+    posts_before = len(slack.fake.called("chat.postMessage"))
+
+    def redeliver_after_lost_commit() -> None:
+        with transaction(slack.database_url) as session:
+            row = session.scalar(
+                select(models.Notification).where(
+                    models.Notification.use_case_id == uc, models.Notification.kind == "gate_request"
+                )
+            )
+            # The commit that recorded the post "failed": forget it, as a crashed attempt would.
+            for message in session.scalars(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)):
+                session.delete(message)
+            session.flush()
+            user = session.scalar(select(models.User).where(models.User.email == AIMS))
+            notifier.deliver(session, row, user)
+            found = session.scalars(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)).all()
+            assert len(found) == 1
+            session.rollback()
+
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    env.run(redeliver_after_lost_commit)
+    assert len(slack.fake.called("chat.postMessage")) == posts_before
+    assert slack.fake.called("conversations.history")
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_refuse_placeholders(monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "changeme")
+    with pytest.raises(SettingsError):
+        Settings.from_env()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-real")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    with pytest.raises(SettingsError):
+        Settings.from_env()
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "old-secret-0123456789, new-secret-0123456789")
+    settings = Settings.from_env()
+    assert settings.slack_signing_secrets == ("old-secret-0123456789", "new-secret-0123456789")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    with pytest.raises(SettingsError):
+        Settings.from_env()
