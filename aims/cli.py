@@ -88,11 +88,16 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    from aims.runtime import connect, lifecycle_worker, notifier_for
+    from aims.runtime import connect, ensure_digest_schedule, lifecycle_worker, notifier_for
 
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     stop = stop or _stop_on_signals()
-    async with lifecycle_worker(client, settings.task_queue, settings.database_url, notifier_for(settings)):
+    if settings.slack_enabled and settings.slack_channel:
+        await ensure_digest_schedule(client, settings)
+    worker = lifecycle_worker(
+        client, settings.task_queue, settings.database_url, notifier_for(settings), settings=settings
+    )
+    async with worker:
         print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)
         await stop.wait()
 

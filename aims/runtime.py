@@ -6,18 +6,28 @@ import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleSpec,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.digest import DigestActivities
 from activities.lifecycle import LifecycleActivities
+from aims.domain.messages import DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE
 from aims.settings import Settings
 from notifications import Notifier, OutboxNotifier
+from workflows.digest import DailyDigestWorkflow
 from workflows.lifecycle import UseCaseLifecycleWorkflow
 
-WORKFLOWS = [UseCaseLifecycleWorkflow]
+WORKFLOWS = [UseCaseLifecycleWorkflow, DailyDigestWorkflow]
 
 
 def binary(name: str) -> str:
@@ -50,15 +60,38 @@ def notifier_for(settings: Settings) -> Notifier:
 
 
 def lifecycle_worker(
-    client: Client, task_queue: str, database_url: str, notifier: Notifier | None = None, max_threads: int = 16
+    client: Client,
+    task_queue: str,
+    database_url: str,
+    notifier: Notifier | None = None,
+    max_threads: int = 16,
+    settings: Settings | None = None,
 ) -> Worker:
+    """The worker for every aims workflow; the digest activity only when Slack is configured."""
     activities = LifecycleActivities(database_url, notifier or OutboxNotifier())
+    registered: list[Any] = [activities.classify_intake, activities.record_transition, activities.deliver_notices]
+    if settings is not None and settings.slack_enabled:
+        registered.append(DigestActivities(settings).post_digest)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[activities.classify_intake, activities.record_transition, activities.deliver_notices],
+        activities=registered,
         activity_executor=ThreadPoolExecutor(max_threads),
         max_concurrent_activities=max_threads,
         workflow_runner=workflow_runner(),
     )
+
+
+async def ensure_digest_schedule(client: Client, settings: Settings) -> None:
+    """Create the daily digest Schedule once; an existing one (maybe edited in the UI) is kept."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            DIGEST_WORKFLOW_TYPE, id=DIGEST_SCHEDULE_ID, task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(cron_expressions=[settings.digest_cron]),
+    )
+    try:
+        await client.create_schedule(DIGEST_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass

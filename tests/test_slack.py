@@ -401,6 +401,12 @@ def test_slack_errors_are_classified(fake: FakeSlack, database_url: str):
 async def test_a_retried_delivery_reconciles_instead_of_posting_twice(slack: Slack):
     uc = await new_case(slack, invoice_ocr())
     await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
+
+    def recorded() -> bool:
+        with transaction(slack.database_url) as session:
+            return session.scalar(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)) is not None
+
+    await eventually(recorded)  # the worker's own delivery has committed
     notifier = SlackNotifier(slack_settings(slack.fake, slack.database_url, "unused"))
     posts_before = len(slack.fake.called("chat.postMessage"))
 
@@ -445,3 +451,70 @@ def test_settings_refuse_placeholders(monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
     with pytest.raises(SettingsError):
         Settings.from_env()
+
+
+# ---------------------------------------------------------------- reminders, escalations, digest
+
+
+def posts(fake: FakeSlack, channel_or_user: str, use_case_id: str) -> list[dict[str, Any]]:
+    channel = "D" + channel_or_user if channel_or_user.startswith("U") else channel_or_user
+    return [
+        m
+        for m in fake.messages.get(channel, [])
+        if (m.get("metadata") or {}).get("event_payload", {}).get("use_case_id") == use_case_id
+    ]
+
+
+async def test_reminders_and_escalations_reach_people_without_anyone_looking(
+    time_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, task_queue: str
+):
+    from tests.test_workflow import Flow
+
+    people.seed(database_url)
+    settings = slack_settings(fake, database_url, task_queue)
+    async with lifecycle_worker(time_env.client, task_queue, database_url, SlackNotifier(settings), settings=settings):
+        flow = Flow(time_env, task_queue, database_url)
+        await flow.start(code_assistant())
+        await flow.assess()
+        prompt = await eventually(lambda: next(iter(posts(fake, "URISK", flow.id)), None))
+
+        await time_env.sleep(dt.timedelta(days=2, hours=13))
+        reminder = await eventually(lambda: [m for m in posts(fake, "URISK", flow.id) if m.get("thread_ts")])
+        assert reminder[0]["thread_ts"] == prompt["ts"] and "reminder" in reminder[0]["text"]
+        assert not posts(fake, "UAIMS", flow.id)
+
+        await time_env.sleep(dt.timedelta(days=2, hours=12))
+        stalled = await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "stalled" in m["text"]])
+        assert len(stalled) == 2  # both review gates
+        assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "stalled" in m["text"]])
+        assert not posts(fake, "UEXEC", flow.id)
+
+        await time_env.sleep(dt.timedelta(days=5))
+        assert await eventually(lambda: [m for m in posts(fake, "UEXEC", flow.id) if "executive" in m["text"]])
+
+        with time_env.auto_time_skipping_disabled():
+            listed = await time_env.client.execute_workflow(
+                "DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue
+            )
+        assert listed >= 2
+        digest = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
+        assert "Internal code assistant" in json.dumps(digest[-1]["blocks"])
+        # Triggered again the same day, it does not post twice.
+        with time_env.auto_time_skipping_disabled():
+            await time_env.client.execute_workflow("DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue)
+        again = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
+        assert len(again) == len(digest), [m["text"] for m in again]
+
+
+async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack):
+    from aims.runtime import ensure_digest_schedule
+
+    settings = slack_settings(fake, database_url, f"digest-{uuid.uuid4()}")
+    await ensure_digest_schedule(dev_env.client, settings)
+    await ensure_digest_schedule(dev_env.client, settings)  # a restarted worker keeps it
+    handle = dev_env.client.get_schedule_handle("aims-daily-digest")
+    description = await handle.describe()
+    spec = description.schedule.spec
+    assert spec.cron_expressions == ["0 8 * * *"] or [c.hour[0].start for c in spec.calendars] == [8]
+    assert description.schedule.action.workflow == "DailyDigest"
+    await handle.delete()

@@ -49,3 +49,7 @@ class DeliverRequest(BaseModel):
     use_case_id: str
     # None: every undelivered notice of the use case (a new run sweeps what the last one left).
     notice_keys: list[str] | None = None
+
+DIGEST_WORKFLOW_TYPE = "DailyDigest"
+DIGEST_ACTIVITY = "post_digest"
+DIGEST_SCHEDULE_ID = "aims-daily-digest"
