@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from aims.persistence import models, repository
-from aims.persistence.db import session_factory
+from aims.persistence.db import request_session
 from api.errors import ServiceError
 from api.lifecycle_client import LifecycleClient
 from api.services import UseCaseService
@@ -20,7 +20,7 @@ _bearer = HTTPBearer(auto_error=False, description="The API token printed by `ai
 
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request, committed at the end of it."""
-    with session_factory(request.app.state.settings.database_url).begin() as session:
+    with request_session(request.app.state.settings.database_url) as session:
         yield session
 
 

@@ -47,6 +47,7 @@ class UseCaseService:
     async def create(self, intake: Intake, idempotency_key: str | None) -> dict[str, Any]:
         self._require_known_owner(intake)
         use_case_id = use_case_id_for(self.user.email, idempotency_key)
+        self.session.commit()
         return await self.lifecycle.start(use_case_id, self.user.email, intake.model_dump(mode="json"))
 
     # ------------------------------------------------------------ reads
@@ -185,6 +186,8 @@ class UseCaseService:
         if row.status in TERMINAL and key is None:
             raise ServiceError("conflict", f"the use case is {row.status} and accepts no further changes")
         update_id = request_id(update, row.id, self.user.email, key)
+        # Never hold a database connection while the workflow works: give it back first.
+        self.session.commit()
         return await self.lifecycle.update(row.id, update, command, update_id)
 
     def _require_known_owner(self, intake: Intake) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from aims.domain import actions
 from aims.persistence import models, repository
-from aims.persistence.db import transaction
+from aims.persistence.db import request_session
 from api.errors import ServiceError
 from api.services import UseCaseService
 from notifications.slack import blocks
@@ -163,7 +163,7 @@ async def _block_action(request: Request, payload: dict[str, Any]) -> Response:
         return Response(status_code=200)
 
     async def decide() -> None:
-        with transaction(request.app.state.settings.database_url) as session:
+        with request_session(request.app.state.settings.database_url) as session:
             user = await _resolve_user(request, session, slack_user_id)
             if user is None:
                 await _say_privately(request, channel, slack_user_id, "You are not an aims user yet; ask your AIMS owner.")
@@ -195,7 +195,7 @@ async def _reason_submitted(request: Request, payload: dict[str, Any]) -> Respon
     refusal: list[str] = []
 
     async def decide() -> None:
-        with transaction(request.app.state.settings.database_url) as session:
+        with request_session(request.app.state.settings.database_url) as session:
             user = await _resolve_user(request, session, slack_user_id)
             if user is None:
                 refusal.append("You are not an aims user yet; ask your AIMS owner.")
@@ -242,7 +242,7 @@ async def commands(request: Request) -> Response:
     form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
     words = form.get("text", "").strip().split(maxsplit=1)
     subcommand, argument = (words[0].lower() if words else "help"), (words[1] if len(words) > 1 else "")
-    with transaction(request.app.state.settings.database_url) as session:
+    with request_session(request.app.state.settings.database_url) as session:
         user = await _resolve_user(request, session, form.get("user_id", ""))
         if user is None:
             return _reply("You are not an aims user yet; ask your AIMS owner to run `aims users add --slack-id`.")

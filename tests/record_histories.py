@@ -22,6 +22,8 @@ from tests.intakes import REVIEW_CONTINUE, changed, code_assistant, invoice_ocr
 from tests.test_workflow import AIMS, RISK, SECURITY, Flow
 
 HISTORIES = Path(__file__).parent / "histories"
+# Bump when recording after a workflow change; files of earlier versions stay and keep replaying.
+RECORDING = "v2"
 
 
 async def record() -> None:
@@ -67,7 +69,7 @@ async def write_runs(env: WorkflowEnvironment, use_case_id: str, name: str) -> N
         first = history.events[0].workflow_execution_started_event_attributes
         run_id = first.continued_execution_run_id or None
     for index, history in enumerate(reversed(runs), start=1):
-        (HISTORIES / f"{name}_run{index}.json").write_text(history.to_json())
+        (HISTORIES / f"{RECORDING}_{name}_run{index}.json").write_text(history.to_json())
 
 
 if __name__ == "__main__":

@@ -31,3 +31,12 @@ def test_dockerfile_installs_the_package_and_serves_the_api():
     assert 'CMD ["aims", "api"' in dockerfile
     for package in ("aims", "workflows", "activities", "api", "notifications"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_slack_manifest_points_at_our_endpoints_with_the_scopes_we_use():
+    manifest = yaml.safe_load((repo_root() / "slack-app-manifest.yaml").read_text())
+    assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/interactions")
+    command = manifest["features"]["slash_commands"][0]
+    assert command["command"] == "/aims" and command["url"].endswith("/slack/commands")
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "users:read", "users:read.email", "im:write", "im:history"} <= scopes

@@ -60,6 +60,21 @@ def transaction(url: str) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def request_session(url: str) -> Iterator[Session]:
+    """A session for one request: committed at the end, rolled back on error. The request may
+    commit early (e.g. before waiting on the workflow) to give its connection back."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
     script_location = resources.files("aims.persistence").joinpath("migrations")
