@@ -198,6 +198,10 @@ async def test_an_approver_takes_a_use_case_to_approved_entirely_from_slack(slac
     assert "Approved by risk@example.com" in json.dumps(update["blocks"])
     assert not any(b["type"] == "actions" for b in update["blocks"])
 
+    # A click on a gate someone already decided is refused, with who decided it.
+    await slack.click("USEC", prompt, "aims_approve")
+    assert "not open: it is approved (approve by risk@example.com)" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+
     await slack.click("USEC", await slack.prompt("USEC", uc, "v1-review-security"), "aims_approve")
     await slack.click("UAIMS", await slack.prompt("UAIMS", uc, "v1-final-aims_owner"), "aims_approve")
     assert (await slack.state(uc))["status"] == "approved"
@@ -377,6 +381,24 @@ async def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(sl
     prompt = await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
     assert len(slack.prompts_to("UAIMS", uc)) == 1
     assert prompt["ts"]
+
+
+async def test_slack_being_down_delays_messages_but_never_blocks_the_lifecycle(slack: Slack):
+    for _ in range(2):
+        slack.fake.fail("chat.postMessage", 503, {"ok": False, "error": "service_unavailable"})
+    uc = await new_case(slack, invoice_ocr())
+    # The lifecycle moves on while the prompt is still being retried.
+    response = await slack.api.decide(AIMS, uc, "v1-final-aims_owner")
+    assert response.status_code == 200 and response.json()["status"] == "approved"
+
+    def decision_delivered() -> bool:
+        with transaction(slack.database_url) as session:
+            rows = session.scalars(select(models.Notification).where(models.Notification.use_case_id == uc)).all()
+            return bool(rows) and all(r.delivered_at is not None for r in rows)
+
+    await eventually(decision_delivered)
+    # The prompt went out late, with the gate already decided: it asks nothing.
+    assert not slack.prompts_to("UAIMS", uc)
 
 
 def test_slack_errors_are_classified(fake: FakeSlack, database_url: str):
