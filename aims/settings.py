@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,6 +37,8 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None
     digest_cron: str = "0 8 * * *"
+    secret_key: str = ""
+    trusted_email_header: str | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -58,6 +61,8 @@ class Settings:
             slack_api_url=os.environ.get("AIMS_SLACK_API_URL", "https://slack.com/api/"),
             slack_channel=os.environ.get("AIMS_SLACK_CHANNEL") or None,
             digest_cron=os.environ.get("AIMS_DIGEST_CRON", "0 8 * * *"),
+            secret_key=_secret_key(data_dir),
+            trusted_email_header=os.environ.get("AIMS_TRUSTED_EMAIL_HEADER") or None,
         )
 
 
@@ -76,6 +81,22 @@ def _slack_token(value: str | None) -> str | None:
     if not os.environ.get("SLACK_SIGNING_SECRET"):
         raise SettingsError("SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN (interactions are verified)")
     return value
+
+
+def _secret_key(data_dir: Path) -> str:
+    """AIMS_SECRET_KEY signs session cookies. Without it (local use) one is generated once and
+    kept in the data directory, so sessions survive a restart."""
+    configured = os.environ.get("AIMS_SECRET_KEY")
+    if configured is not None:
+        if configured.strip().lower() in _PLACEHOLDERS or len(configured) < 32:
+            raise SettingsError("AIMS_SECRET_KEY must be at least 32 random characters, not a placeholder")
+        return configured
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def _secrets(value: str) -> tuple[str, ...]:

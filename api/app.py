@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 from temporalio.client import Client
 
@@ -18,6 +18,8 @@ from api.errors import ServiceError
 from api.lifecycle_client import LifecycleClient
 from api import slack
 from api.routes import approvals, use_cases
+from api.web import routes as web
+from api.web.routes import SignInRequired
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -31,8 +33,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.state.policy = current_policy()
     app.state.lifecycle = _lazy_lifecycle(settings, client)
 
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(_: Request, __: SignInRequired) -> RedirectResponse:
+        return RedirectResponse("/sign-in", status_code=303)
+
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+    async def _service_error(request: Request, error: ServiceError) -> Response:
+        if not request.url.path.startswith(("/api/", "/slack/")):
+            return web.render(request, "error.html", None, status_code=error.status, error=error.message)
         headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     app.include_router(use_cases.router)
     app.include_router(approvals.router)
+    app.include_router(web.router)
     if settings.slack_enabled:
         app.state.slack_tasks = set()
         app.include_router(slack.router)

@@ -1,0 +1,263 @@
+"""Server-rendered pages for requesters, approvers and the AIMS owner.
+
+They use the same `UseCaseService` as the REST API: no second copy of any rule.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from aims.domain import actions
+from aims.domain.lifecycle import TERMINAL
+from aims.persistence import models, repository
+from api.deps import SessionDep
+from api.errors import ServiceError
+from api.services import UseCaseService
+from api.web import session as web_session
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+STATUSES = ["assessment", "in_review", "changes_requested", "legal_hold", "approved", "in_production",
+            "under_review", "suspended", "rejected", "decommissioning", "retired"]  # fmt: skip
+TIERS = ["T1_LOW", "T2_MEDIUM", "T3_HIGH", "T4_UNACCEPTABLE"]
+AGE_BUCKETS = [("< 1 day", 1), ("1–3 days", 3), ("3–5 days", 5), ("5–10 days", 10), ("> 10 days", None)]
+
+
+class SignInRequired(Exception):
+    pass
+
+
+class Viewer:
+    def __init__(self, user: models.User, csrf: str):
+        self.user = user
+        self.csrf = csrf
+
+
+def get_viewer(request: Request, session: SessionDep) -> Viewer:
+    settings = request.app.state.settings
+    if settings.trusted_email_header:
+        email = request.headers.get(settings.trusted_email_header)
+        user = repository.user_by_email(session, email) if email else None
+        if user is not None:
+            return Viewer(user, web_session.csrf_for_header_user(settings.secret_key, user.email))
+    data = web_session.read(settings.secret_key, request.cookies.get(web_session.COOKIE))
+    user = repository.user_by_email(session, data["email"]) if data else None
+    if user is None or data is None:
+        raise SignInRequired
+    return Viewer(user, data["csrf"])
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+async def page_service(request: Request, session: SessionDep, viewer: ViewerDep) -> UseCaseService:
+    return UseCaseService(
+        session=session, lifecycle=await request.app.state.lifecycle(), user=viewer.user, policy=request.app.state.policy
+    )
+
+
+PageService = Annotated[UseCaseService, Depends(page_service)]
+
+
+def check_csrf(viewer: Viewer, token: str) -> None:
+    if not token or token != viewer.csrf:
+        raise ServiceError("forbidden", "the form expired or did not come from this site (CSRF); reload and retry")
+
+
+def render(request: Request, name: str, viewer: Viewer | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"viewer": viewer, "message": request.query_params.get("msg"), **context},
+        status_code=status_code,
+    )
+
+
+def age_days(since: str | None, now: dt.datetime) -> float:
+    if not since:
+        return 0.0
+    moment = dt.datetime.fromisoformat(since)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return (now - moment).total_seconds() / 86400
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_page(request: Request) -> HTMLResponse:
+    return render(request, "sign_in.html", None)
+
+
+@router.post("/sign-in")
+def sign_in(request: Request, session: SessionDep, token: Annotated[str, Form()] = "") -> Response:
+    user = repository.user_by_token(session, token.strip()) if token.strip() else None
+    if user is None:
+        return render(request, "sign_in.html", None, status_code=401, error="That token is not valid.")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        web_session.COOKIE,
+        web_session.issue(request.app.state.settings.secret_key, user.email),
+        max_age=web_session.MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.public_url.startswith("https"),
+    )
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(viewer: ViewerDep, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(viewer, csrf)
+    response = RedirectResponse("/sign-in", status_code=303)
+    response.delete_cookie(web_session.COOKIE)
+    return response
+
+
+# ---------------------------------------------------------------- pages
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, viewer: ViewerDep, service: PageService) -> HTMLResponse:
+    email = viewer.user.email
+    _, mine = service.register(q=None, limit=500)
+    my_cases = [row for row in mine if email in (row.requester, row.business_owner)]
+    reviews_owed = [
+        row
+        for row in my_cases
+        if row.business_owner == email and row.state.get("review") and not row.state["review"].get("answer")
+    ]
+    return render(
+        request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(), reviews=reviews_owed
+    )
+
+
+@router.get("/use-cases", response_model=None)
+def register(
+    request: Request,
+    viewer: ViewerDep,
+    service: PageService,
+    status: str = "",
+    aims_tier: str = "",
+    category: str = "",
+    owner: str = "",
+    q: str = "",
+    format: str = "",
+) -> Response:
+    total, rows = service.register(
+        status=status or None, aims_tier=aims_tier or None, category=category or None, owner=owner or None,
+        q=q or None, limit=500,
+    )  # fmt: skip
+    if format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "name", "status", "aims_tier", "regulatory_category", "version", "requester",
+                         "business_owner", "policy_version", "next_review_due"])  # fmt: skip
+        for row in rows:
+            writer.writerow([row.id, row.name, row.status, row.aims_tier, row.regulatory_category, row.version,
+                             row.requester, row.business_owner, row.policy_version,
+                             row.state.get("next_review_due") or ""])  # fmt: skip
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="aims-register.csv"'},
+        )
+    filters = {"status": status, "aims_tier": aims_tier, "category": category, "owner": owner, "q": q}
+    return render(
+        request, "register.html", viewer, rows=rows, total=total, filters=filters, statuses=STATUSES, tiers=TIERS
+    )
+
+
+@router.get("/use-cases/{use_case_id}", response_class=HTMLResponse)
+def use_case_page(request: Request, use_case_id: str, viewer: ViewerDep, service: PageService) -> HTMLResponse:
+    state = service.get(use_case_id)
+    trail = service.audit_trail(use_case_id)
+    decidable = {
+        gate["id"]
+        for gate in state["gates"]
+        if gate["state"] == "open"
+        and gate["role"] in viewer.user.roles
+        and viewer.user.email not in (state["requester"], state["business_owner"])
+    }
+    now = dt.datetime.now(dt.UTC)
+    return render(
+        request, "use_case.html", viewer, state=state, trail=trail, decidable=decidable, now=now,
+        terminal=state["status"] in TERMINAL,
+    )  # fmt: skip
+
+
+@router.post("/use-cases/{use_case_id}/gates/{gate_id}/decision", response_model=None)
+async def decide(
+    request: Request,
+    use_case_id: str,
+    gate_id: str,
+    viewer: ViewerDep,
+    service: PageService,
+    decision: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+    version: Annotated[int | None, Form()] = None,
+    csrf: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(viewer, csrf)
+    if decision not in ("approve", "reject", "request_changes"):
+        raise ServiceError("invalid", "decision: choose approve, reject or request changes", field="decision")
+    body = actions.GateDecision(decision=decision, comment=comment)  # type: ignore[arg-type]
+    await service.decide(use_case_id, gate_id, body, version, None)
+    target = "/approvals" if back == "approvals" else f"/use-cases/{use_case_id}"
+    return RedirectResponse(f"{target}?msg=Recorded: {decision.replace('_', ' ')} on {gate_id}", status_code=303)
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals(request: Request, viewer: ViewerDep, service: PageService) -> HTMLResponse:
+    now = dt.datetime.now(dt.UTC)
+    gates = service.pending_approvals()  # oldest first
+    for gate in gates:
+        gate["age_days"] = age_days(gate["opened_at"], now)
+    return render(request, "approvals.html", viewer, gates=gates)
+
+
+@router.get("/stalled", response_class=HTMLResponse)
+def stalled(request: Request, viewer: ViewerDep, service: PageService, session: SessionDep, sort: str = "age") -> HTMLResponse:
+    now = dt.datetime.now(dt.UTC)
+    view = service.stalled()
+    for gate in view["gates"]:
+        gate["age_days"] = age_days(gate["opened_at"], now)
+        gate["assignees"] = [u.email for u in repository.users_with_roles(session, [gate["role"]])]
+        gate["reminders"] = _reminders_sent(session, gate["use_case_id"], gate["gate_id"])
+    key = {"age": lambda g: -g["age_days"], "name": lambda g: g["name"], "level": lambda g: -g["escalation_level"]}
+    view["gates"].sort(key=key.get(sort, key["age"]))
+    for review in view["reviews"]:
+        review["overdue_days"] = age_days(review["review"]["due_at"], now)
+    _, rows = service.register(limit=500)
+    by_status = Counter(row.status for row in rows)
+    by_tier = Counter(row.aims_tier for row in rows)
+    buckets = Counter()
+    for gate, _ in repository.open_gates(session):
+        days = age_days(gate.opened_at.isoformat() if gate.opened_at else None, now)
+        label = next(name for name, limit in AGE_BUCKETS if limit is None or days < limit)
+        buckets[label] += 1
+    chart = [(name, buckets[name]) for name, _ in AGE_BUCKETS]
+    return render(
+        request, "stalled.html", viewer, view=view, by_status=by_status, by_tier=by_tier, chart=chart,
+        chart_max=max([count for _, count in chart] + [1]), sort=sort,
+    )  # fmt: skip
+
+
+def _reminders_sent(session: Session, use_case_id: str, gate_id: str) -> int:
+    return sum(
+        1
+        for row in repository.notifications_for(session, None, use_case_id=use_case_id, limit=500)
+        if row.gate_id == gate_id and row.kind == "gate_reminder"
+    )

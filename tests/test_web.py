@@ -1,0 +1,133 @@
+"""Route tests of the web pages: sign-in, CSRF, every page, and deciding from the browser."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from aims.runtime import lifecycle_worker
+from api.app import create_app
+from tests import people
+from tests.intakes import ASSESSMENT, changed, code_assistant
+from tests.test_api import AIMS, OWNER, REQ, RISK, Api, settings_for
+
+
+@dataclasses.dataclass
+class Web:
+    app: object
+    api: Api
+
+    def browser(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://aims.test")
+
+    @contextlib.asynccontextmanager
+    async def signed_in(self, email: str) -> AsyncIterator[httpx.AsyncClient]:
+        async with self.browser() as client:
+            response = await client.post("/sign-in", data={"token": self.api.tokens[email]})
+            assert response.status_code == 303
+            yield client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+@pytest.fixture(scope="module")
+async def web(dev_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Web]:
+    task_queue = f"web-{uuid.uuid4()}"
+    tokens = people.seed(database_url)
+    settings = dataclasses.replace(settings_for(database_url, task_queue), trusted_email_header="X-Forwarded-Email")
+    app = create_app(settings, client=dev_env.client)
+    async with lifecycle_worker(dev_env.client, task_queue, database_url):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+            yield Web(app, Api(http, tokens))
+
+
+async def new_case(web: Web, name: str) -> str:
+    uc = (await web.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name)))["id"]
+    await web.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    return uc
+
+
+async def test_pages_need_sign_in_and_bad_tokens_or_forged_cookies_are_refused(web: Web):
+    async with web.browser() as browser:
+        for page in ("/", "/use-cases", "/approvals", "/stalled"):
+            response = await browser.get(page)
+            assert response.status_code == 303 and response.headers["location"] == "/sign-in"
+        assert (await browser.post("/sign-in", data={"token": "nope"})).status_code == 401
+        browser.cookies.set("aims_session", "eyJlbWFpbCI6ICJhaW1zQGV4YW1wbGUuY29tIn0=.forged")
+        assert (await browser.get("/")).status_code == 303
+
+
+async def test_sign_in_sets_an_httponly_cookie_and_shows_the_dashboard(web: Web):
+    async with web.browser() as browser:
+        response = await browser.post("/sign-in", data={"token": web.api.tokens[REQ]})
+        assert "httponly" in response.headers["set-cookie"].lower()
+        page = await browser.get("/")
+        assert page.status_code == 200 and "Hello Req" in page.text and "My use cases" in page.text
+
+
+async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
+    name = f"Web case {uuid.uuid4().hex[:6]}"
+    uc = await new_case(web, name)
+    async with web.signed_in(RISK) as browser:
+        queue = await browser.get("/approvals")
+        assert name in queue.text and 'value="approve"' in queue.text
+        path = f"/use-cases/{uc}/gates/v1-review-risk/decision"
+        forged = await browser.post(path, data={"decision": "approve", "csrf": "wrong", "version": "1"})
+        assert forged.status_code == 403 and "CSRF" in forged.text
+        no_reason = await browser.post(path, data={"decision": "reject", "csrf": csrf_of(queue.text), "version": "1"})
+        assert no_reason.status_code == 422 and "needs a comment" in no_reason.text
+        assert (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()["gates"][0]["state"] == "open"
+        done = await browser.post(
+            path, data={"decision": "approve", "csrf": csrf_of(queue.text), "version": "1", "back": "approvals"}
+        )
+        assert done.status_code == 303 and done.headers["location"].startswith("/approvals?msg=Recorded")
+    state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
+    assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["decided_by"] == RISK
+
+
+async def test_use_case_page_shows_why_and_offers_only_allowed_actions(web: Web):
+    uc = await new_case(web, f"Detail {uuid.uuid4().hex[:6]}")
+    async with web.signed_in(RISK) as browser:
+        page = (await browser.get(f"/use-cases/{uc}")).text
+        assert "SEC-2" in page and "T2_MEDIUM" in page and "hash chain verified" in page
+        assert f"/use-cases/{uc}/gates/v1-review-risk/decision" in page
+        assert f"/use-cases/{uc}/gates/v1-review-security/decision" not in page
+    async with web.signed_in(OWNER) as browser:
+        assert "/gates/v1-review-risk/decision" not in (await browser.get(f"/use-cases/{uc}")).text
+        assert (await browser.get("/use-cases/nope")).status_code == 404
+
+
+async def test_register_filters_and_csv(web: Web):
+    name = f"Registered {uuid.uuid4().hex[:6]}"
+    uc = await new_case(web, name)
+    async with web.signed_in(REQ) as browser:
+        page = await browser.get("/use-cases", params={"q": name, "status": "in_review", "aims_tier": "T2_MEDIUM"})
+        assert name in page.text and "1 use case(s)" in page.text
+        assert "0 use case(s)" in (await browser.get("/use-cases", params={"q": name, "status": "retired"})).text
+        export = await browser.get("/use-cases", params={"q": name, "format": "csv"})
+        assert export.headers["content-type"].startswith("text/csv")
+        assert export.text.splitlines()[0].startswith("id,name,status") and uc in export.text
+
+
+async def test_stalled_view_is_for_the_aims_owner(web: Web):
+    async with web.signed_in(RISK) as browser:
+        assert (await browser.get("/stalled")).status_code == 403
+    async with web.signed_in(AIMS) as browser:
+        page = await browser.get("/stalled")
+        assert page.status_code == 200 and "Open gates by age" in page.text and "in_review" in page.text
+
+
+async def test_a_trusted_proxy_header_signs_in(web: Web):
+    async with web.browser() as browser:
+        page = await browser.get("/", headers={"X-Forwarded-Email": AIMS})
+        assert page.status_code == 200 and "Stalled" in page.text
+        assert (await browser.get("/", headers={"X-Forwarded-Email": "ghost@example.com"})).status_code == 303
