@@ -131,3 +131,54 @@ async def test_a_trusted_proxy_header_signs_in(web: Web):
         page = await browser.get("/", headers={"X-Forwarded-Email": AIMS})
         assert page.status_code == 200 and "Stalled" in page.text
         assert (await browser.get("/", headers={"X-Forwarded-Email": "ghost@example.com"})).status_code == 303
+
+
+def as_form(body: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """An intake body as the browser would post the generated form."""
+    items: list[tuple[str, str]] = []
+    for key, value in body.items():
+        name = f"{prefix}{key}"
+        if key == "suppliers":
+            for supplier_key, supplier_value in (value[0] if value else {}).items():
+                items.append((f"{name}.0.{supplier_key}", str(supplier_value)))
+        elif isinstance(value, dict):
+            items += as_form(value, f"{name}.")
+        elif isinstance(value, list):
+            items += [(name, str(v)) for v in value] if name != "people.jurisdictions" else [(name, ",".join(value))]
+        elif value is not None:
+            items.append((name, str(value)))
+    return items
+
+
+def form_data(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    data: dict[str, list[str]] = {}
+    for key, value in pairs:
+        data.setdefault(key, []).append(value)
+    return data
+
+
+async def test_the_intake_form_previews_keeps_answers_on_errors_and_submits(web: Web):
+    async with web.signed_in(REQ) as browser:
+        page = await browser.get("/use-cases/new")
+        assert page.status_code == 200 and 'name="people.exposure"' in page.text and "Art. 5" in page.text
+        csrf = csrf_of(page.text)
+        name = f"Form case {uuid.uuid4().hex[:6]}"
+        answers = as_form(changed(code_assistant(), name=name)) + [("csrf", csrf)]
+
+        preview = await browser.post("/use-cases/new", data=form_data(answers + [("action", "preview")]))
+        assert preview.status_code == 200 and "T2_MEDIUM" in preview.text and "SEC-2" in preview.text
+        fragment = await browser.post("/use-cases/preview", data=form_data(answers))
+        assert fragment.text.strip().startswith('<div id="preview"') and "SEC-2" in fragment.text
+
+        broken = [(k, v) for k, v in answers if k != "people.exposure"] + [("action", "submit")]
+        failed = await browser.post("/use-cases/new", data=form_data(broken))
+        assert failed.status_code == 422 and 'id="error-people.exposure"' in failed.text
+        assert f'value="{name}"' in failed.text  # nothing lost
+
+        forged = await browser.post("/use-cases/new", data=form_data([(k, v) for k, v in answers if k != "csrf"]))
+        assert forged.status_code == 403
+
+        done = await browser.post("/use-cases/new", data=form_data(answers + [("action", "submit")]))
+        assert done.status_code == 303 and done.headers["location"].endswith("?msg=Submitted")
+        detail = await browser.get(done.headers["location"])
+        assert name in detail.text and "assessment" in detail.text

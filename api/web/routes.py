@@ -23,6 +23,7 @@ from aims.persistence import models, repository
 from api.deps import SessionDep
 from api.errors import ServiceError
 from api.services import UseCaseService
+from api.web import intake_form
 from api.web import session as web_session
 
 router = APIRouter(include_in_schema=False)
@@ -177,6 +178,47 @@ def register(
     return render(
         request, "register.html", viewer, rows=rows, total=total, filters=filters, statuses=STATUSES, tiers=TIERS
     )
+
+
+async def _intake_from(request: Request) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    form = await request.form()
+    values = {key: form.getlist(key) for key in form.keys()}
+    return values, intake_form.parse(values)
+
+
+@router.get("/use-cases/new", response_class=HTMLResponse)
+def new_use_case(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    values = {"business_owner": [viewer.user.email]}
+    return render(request, "new.html", viewer, sections=intake_form.sections(), values=values, errors={})
+
+
+@router.post("/use-cases/preview", response_class=HTMLResponse)
+async def preview_fragment(request: Request, viewer: ViewerDep, service: PageService) -> HTMLResponse:
+    _, body = await _intake_from(request)
+    intake, errors = intake_form.validate(body)
+    preview = service.preview(intake) if intake else None
+    return render(request, "_preview.html", viewer, preview=preview, preview_errors=errors)
+
+
+@router.post("/use-cases/new", response_model=None)
+async def submit_use_case(request: Request, viewer: ViewerDep, service: PageService) -> Response:
+    values, body = await _intake_from(request)
+    check_csrf(viewer, (values.get("csrf") or [""])[0])
+    intake, errors = intake_form.validate(body)
+    preview = service.preview(intake) if intake else None
+    if intake is not None and (values.get("action") or ["submit"])[0] == "submit":
+        try:
+            created = await service.create(intake, None)
+            return RedirectResponse(f"/use-cases/{created['id']}?msg=Submitted", status_code=303)
+        except ServiceError as error:
+            if error.field is None:
+                raise
+            errors = {error.field: error.message}
+    status_code = 422 if errors else 200
+    return render(
+        request, "new.html", viewer, status_code=status_code, sections=intake_form.sections(), values=values,
+        errors=errors, preview=preview, preview_errors=errors,
+    )  # fmt: skip
 
 
 @router.get("/use-cases/{use_case_id}", response_class=HTMLResponse)

@@ -1,0 +1,151 @@
+"""The intake form, generated from the `Intake` model so it can never drift from the contract."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from aims.domain.intake import Intake
+
+SECTION_HELP = {
+    "": "What the AI use case is and who is accountable for it.",
+    "sourcing": "How the system is built or bought, and what the supplier receives.",
+    "prohibited": "EU AI Act Art. 5 screen. Answer 'unsure' if in doubt: legal will look at it.",
+    "high_risk": "EU AI Act Annex I (products) and Annex III (listed uses) screen.",
+    "transparency": "EU AI Act Art. 50: people must know they deal with AI or AI-made content.",
+    "people": "Who is affected and how much the system decides about them.",
+    "data": "Which data the system uses and how.",
+    "accuracy": "What happens when it is wrong, and how that is caught.",
+    "security": "Exposure to untrusted input and what the system may do.",
+    "operations": "Optional now, required before deployment sign-off.",
+}
+FIELD_HELP = {
+    "name": "3–200 characters.",
+    "purpose": "What it does and which decision or action it influences.",
+    "business_owner": "E-mail of the accountable person (a known aims user).",
+    "target_go_live": "YYYY-MM-DD",
+    "people.jurisdictions": "Comma-separated region or country codes, e.g. EU, US.",
+    "high_risk.derogation_justification": "Required when an Art. 6(3) derogation is claimed.",
+    "sourcing.supplier_docs": "Documents the supplier gave you.",
+    "data.personal_data": "'none' alone, or every kind that applies.",
+    "people.affected_persons": "'none' alone, or every group that applies.",
+    "high_risk.annex_iii_uses": "'none' alone, or every Annex III point that applies.",
+}
+YNU = ["yes", "no", "unsure"]
+SUPPLIER_FIELDS = ["name", "model", "version_pinned", "hosting_region", "gpai"]
+
+
+@dataclass
+class Field:
+    name: str  # dotted path, also the form input name
+    label: str
+    kind: str  # text | textarea | select | multi | list | date
+    options: list[str] = field(default_factory=list)
+    required: bool = False
+    help: str = ""
+
+
+@dataclass
+class Section:
+    name: str
+    title: str
+    help: str
+    fields: list[Field]
+
+
+def _options(annotation: Any) -> list[str]:
+    args = typing.get_args(annotation)
+    values: list[str] = []
+    for arg in args:
+        if typing.get_origin(arg) is typing.Literal:
+            values += [v for v in typing.get_args(arg) if v != ""]
+        elif isinstance(arg, str):
+            values.append(arg)
+    return values
+
+
+def _field(path: str, name: str, info: Any) -> Field:
+    annotation = info.annotation
+    origin = typing.get_origin(annotation)
+    label = name.replace("_", " ").capitalize()
+    help_text = FIELD_HELP.get(path, "")
+    if origin is list:
+        inner = typing.get_args(annotation)[0]
+        options = _options(inner) if typing.get_origin(inner) is typing.Literal else []
+        return Field(path, label, "multi" if options else "list", options, info.is_required(), help_text)
+    options = _options(annotation) if typing.get_origin(annotation) in (typing.Literal, typing.Union, None) else []
+    if typing.get_origin(annotation) is typing.Literal or (options and origin is typing.Union):
+        return Field(path, label, "select", options, info.is_required(), help_text)
+    if "date" in str(annotation):
+        return Field(path, label, "date", [], False, help_text)
+    kind = "textarea" if name in ("purpose", "benefits", "derogation_justification", "monitoring_plan",
+                                  "decommission_plan") else "text"  # fmt: skip
+    return Field(path, label, kind, [], info.is_required(), help_text)
+
+
+def sections() -> list[Section]:
+    top = Section("", "The use case", SECTION_HELP[""], [])
+    result = [top]
+    for name, info in Intake.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = [
+                _field(f"{name}.{sub}", sub, sub_info)
+                for sub, sub_info in annotation.model_fields.items()
+                if sub != "suppliers"
+            ]
+            if name == "sourcing":
+                fields += [Field(f"sourcing.suppliers.0.{key}", f"Supplier {key.replace('_', ' ')}",
+                                 "select" if key in ("version_pinned", "gpai") else "text",
+                                 YNU if key in ("version_pinned", "gpai") else [])
+                           for key in SUPPLIER_FIELDS]  # fmt: skip
+            result.append(Section(name, name.replace("_", " ").capitalize(), SECTION_HELP.get(name, ""), fields))
+        else:
+            top.fields.append(_field(name, name, info))
+    return result
+
+
+def parse(form: dict[str, list[str]]) -> dict[str, Any]:
+    """Form fields (dotted names) → the nested intake body; empty answers are left out."""
+    body: dict[str, Any] = {}
+    kinds = {f.name: f.kind for s in sections() for f in s.fields}
+    for name, kind in kinds.items():
+        values = [v for v in form.get(name, []) if v.strip()]
+        if kind == "multi":
+            value: Any = values
+            if not values:
+                continue
+        elif kind == "list":
+            value = [part.strip() for v in values for part in v.split(",") if part.strip()]
+            if not value:
+                continue
+        elif values:
+            value = values[0]
+        else:
+            continue
+        _put(body, name.split("."), value)
+    suppliers = body.get("sourcing", {}).get("suppliers")
+    if isinstance(suppliers, dict):
+        body["sourcing"]["suppliers"] = [suppliers["0"]] if suppliers.get("0", {}).get("name") else []
+    return body
+
+
+def _put(target: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        target = target.setdefault(part, {})
+    target[path[-1]] = value
+
+
+def validate(body: dict[str, Any]) -> tuple[Intake | None, dict[str, str]]:
+    """The intake, or the errors keyed by the form field they belong to."""
+    try:
+        return Intake.model_validate(body), {}
+    except ValidationError as error:
+        errors: dict[str, str] = {}
+        for item in error.errors():
+            location = ".".join(str(part) for part in item["loc"])
+            errors.setdefault(location or "form", item["msg"].removeprefix("Value error, "))
+        return None, errors
