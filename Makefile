@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate bench clean
+.PHONY: run test install browser migrate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ migrate: install
 run: install
 	$(BIN)/aims dev
 
-test: install
+# Browser tests drive Debian's Chromium (Playwright's own download is not used).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install browser
 	$(BIN)/pytest -q
 
 bench: install

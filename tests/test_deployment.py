@@ -25,6 +25,14 @@ def test_compose_runs_the_documented_commands():
     assert (repo_root() / source).exists()
 
 
+def test_compose_shows_single_sign_on_as_an_optional_profile():
+    services = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())["services"]
+    assert services["oauth2-proxy"]["profiles"] == ["sso"]
+    assert services["api-sso"]["environment"]["AIMS_TRUSTED_EMAIL_HEADER"] == "X-Forwarded-Email"
+    assert "--upstream=http://api-sso:8000" in services["oauth2-proxy"]["command"]
+    assert "profiles" not in services["api"]  # the plain API does not trust the header
+
+
 def test_dockerfile_installs_the_package_and_serves_the_api():
     dockerfile = (repo_root() / "Dockerfile").read_text()
     assert "pip install --no-cache-dir ." in dockerfile

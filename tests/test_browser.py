@@ -1,0 +1,136 @@
+"""The web pages in a real browser (Debian's Chromium, headless, driven by Playwright) against a
+real HTTP server, worker and Temporal dev server. Saves a screenshot of each page."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+import yaml
+from playwright.async_api import Browser, Page, async_playwright
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from bench.lifecycle import free_port
+from tests import people
+from tests.conftest import repo_root
+from tests.intakes import ASSESSMENT, changed, code_assistant
+from tests.test_api import AIMS, OWNER, REQ, RISK, settings_for
+from tests.test_web import as_form
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = repo_root() / "docs" / "screenshots"
+
+
+@dataclasses.dataclass
+class Site:
+    url: str
+    tokens: dict[str, str]
+    browser: Browser
+
+    async def page_for(self, email: str) -> Page:
+        context = await self.browser.new_context(viewport={"width": 1200, "height": 900})
+        page = await context.new_page()
+        await page.goto(f"{self.url}/sign-in")
+        await page.get_by_label("API token").fill(self.tokens[email])
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(f"{self.url}/")
+        return page
+
+
+@pytest.fixture(scope="module")
+async def site(dev_env: WorkflowEnvironment, database_url: str, tmp_path_factory) -> AsyncIterator[Site]:
+    task_queue = f"browser-{uuid.uuid4()}"
+    tokens = people.seed(database_url)
+    # Gates stall after two seconds here, so the stalled view has something real to show.
+    policy = yaml.safe_load((repo_root() / "docs/examples/demo-policy.yaml").read_text()) | {"gate_sla": "PT2S"}
+    policy_file = tmp_path_factory.mktemp("policy") / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "aims.cli", "worker"],
+        env=os.environ | {
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "AIMS_DATABASE_URL": database_url,
+            "AIMS_TASK_QUEUE": task_queue,
+            "AIMS_POLICY_FILE": str(policy_file),
+        },
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    port = free_port()
+    app = create_app(settings_for(database_url, task_queue), client=dev_env.client)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield Site(f"http://127.0.0.1:{port}", tokens, browser)
+        await browser.close()
+    server.should_exit = True
+    await serving
+    worker.terminate()
+    worker.wait(timeout=30)
+
+
+async def fill_intake(page: Page, body: dict) -> None:
+    for name, value in as_form(body):
+        field = page.locator(f'[name="{name}"]').first
+        kind = await field.evaluate("e => e.tagName + ':' + (e.type || '')")
+        if kind == "INPUT:checkbox":
+            await page.locator(f'[name="{name}"][value="{value}"]').check()
+        elif kind.startswith("SELECT"):
+            await field.select_option(value)
+        else:
+            await field.fill(value)
+
+
+async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
+    name = f"Browser case {uuid.uuid4().hex[:6]}"
+    requester = await site.page_for(REQ)
+    await requester.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    await requester.goto(f"{site.url}/use-cases/new")
+    await fill_intake(requester, changed(code_assistant(), name=name))
+    await requester.locator("#preview").get_by_text("SEC-2").wait_for()  # the live preview
+    await requester.locator("#preview").scroll_into_view_if_needed()
+    await requester.screenshot(path=str(SCREENSHOTS / "new-use-case.png"), full_page=True)
+    await requester.get_by_role("button", name="Submit").click()
+    await requester.get_by_role("status").get_by_text("Submitted").wait_for()
+    use_case_id = requester.url.split("/use-cases/")[1].split("?")[0]
+
+    owner = await site.page_for(OWNER)
+    response = await owner.request.post(
+        f"{site.url}/api/use-cases/{use_case_id}/assessment",
+        data=ASSESSMENT,
+        headers={"Authorization": f"Bearer {site.tokens[OWNER]}"},
+    )
+    assert response.ok
+
+    approver = await site.page_for(RISK)
+    await approver.goto(f"{site.url}/approvals")
+    section = approver.get_by_role("region", name=name)
+    await section.get_by_role("button", name="Approve").click()
+    await approver.get_by_role("status").get_by_text("Recorded: approve").wait_for()
+    await approver.screenshot(path=str(SCREENSHOTS / "approvals.png"), full_page=True)
+
+    aims_owner = await site.page_for(AIMS)
+    for _ in range(100):  # the security gate stalls after 2 s of real time on the dev server
+        await aims_owner.goto(f"{site.url}/stalled")
+        if name in await aims_owner.content():
+            break
+        await asyncio.sleep(0.2)
+    assert name in await aims_owner.content()
+    await aims_owner.screenshot(path=str(SCREENSHOTS / "stalled.png"), full_page=True)
+    await aims_owner.goto(f"{site.url}/use-cases?q={name}")
+    await aims_owner.get_by_text("1 use case(s)").wait_for()
+    await aims_owner.screenshot(path=str(SCREENSHOTS / "register.png"), full_page=True)
+    await aims_owner.goto(f"{site.url}/use-cases/{use_case_id}")
+    await aims_owner.get_by_text("hash chain verified").wait_for()
+    await aims_owner.screenshot(path=str(SCREENSHOTS / "use-case.png"), full_page=True)
