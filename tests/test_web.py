@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import dataclasses
 import re
 import uuid
@@ -14,8 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from aims.runtime import lifecycle_worker
 from api.app import create_app
+from api.web import intake_form
 from tests import people
-from tests.intakes import ASSESSMENT, changed, code_assistant
+from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
 from tests.test_api import AIMS, OWNER, REQ, RISK, Api, settings_for
 
 
@@ -133,21 +135,9 @@ async def test_a_trusted_proxy_header_signs_in(web: Web):
         assert (await browser.get("/", headers={"X-Forwarded-Email": "ghost@example.com"})).status_code == 303
 
 
-def as_form(body: dict, prefix: str = "") -> list[tuple[str, str]]:
+def as_form(body: dict) -> list[tuple[str, str]]:
     """An intake body as the browser would post the generated form."""
-    items: list[tuple[str, str]] = []
-    for key, value in body.items():
-        name = f"{prefix}{key}"
-        if key == "suppliers":
-            for supplier_key, supplier_value in (value[0] if value else {}).items():
-                items.append((f"{name}.0.{supplier_key}", str(supplier_value)))
-        elif isinstance(value, dict):
-            items += as_form(value, f"{name}.")
-        elif isinstance(value, list):
-            items += [(name, str(v)) for v in value] if name != "people.jurisdictions" else [(name, ",".join(value))]
-        elif value is not None:
-            items.append((name, str(value)))
-    return items
+    return [(name, value) for name, values in intake_form.values_of(body).items() for value in values]
 
 
 def form_data(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -182,3 +172,51 @@ async def test_the_intake_form_previews_keeps_answers_on_errors_and_submits(web:
         assert done.status_code == 303 and done.headers["location"].endswith("?msg=Submitted")
         detail = await browser.get(done.headers["location"])
         assert name in detail.text and "assessment" in detail.text
+
+
+async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_pages(web: Web):
+    uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=f"Pages {uuid.uuid4().hex[:6]}")))["id"]
+    async with web.signed_in(OWNER) as owner:
+        page = (await owner.get(f"/use-cases/{uc}")).text
+        assert "Submit the risk and impact assessment" in page and "Deployment sign-off" not in page
+        csrf = csrf_of(page)
+        bad = await owner.post(f"/use-cases/{uc}/actions/assessment", data={"csrf": csrf, "assessment": "{}"})
+        assert bad.status_code == 422 and "risks" in bad.text
+        done = await owner.post(f"/use-cases/{uc}/actions/assessment", data={"csrf": csrf, "assessment": json.dumps(ASSESSMENT)})
+        assert done.status_code == 303
+    await web.api.decide(AIMS, uc, "v1-final-aims_owner")
+    async with web.signed_in(OWNER) as owner:
+        page = (await owner.get(f"/use-cases/{uc}")).text
+        assert "Deployment sign-off" in page
+        sign_off = {"csrf": csrf_of(page), "monitoring_plan": "Weekly", "kill_switch": "yes",
+                    "incident_contact": "oncall@example.com", "decommission_plan": "Archive",
+                    "controls_in_place": ["A.6.2.4"]}  # fmt: skip
+        assert (await owner.post(f"/use-cases/{uc}/actions/sign_off", data=sign_off)).status_code == 303
+        page = (await owner.get(f"/use-cases/{uc}")).text
+        assert "in_production" in page and "Answer the re-review" in page
+        incident = {"csrf": csrf_of(page), "severity": "minor", "description": "Blurry scan"}
+        assert (await owner.post(f"/use-cases/{uc}/actions/incident", data=incident)).status_code == 303
+        revise = await owner.get(f"/use-cases/new?revise={uc}")
+        assert "Revise the intake" in revise.text and 'Reads supplier invoices into the ledger' in revise.text
+        request = {"csrf": csrf_of(page), "reason": "Replaced"}
+        assert (await owner.post(f"/use-cases/{uc}/actions/decommission", data=request)).status_code == 303
+        page = (await owner.get(f"/use-cases/{uc}")).text
+        checklist = {"csrf": csrf_of(page), "users_informed": "on", "system_disabled": "on"}
+        partial = await owner.post(f"/use-cases/{uc}/actions/checklist", data=checklist)
+        assert partial.status_code == 422 and "data_handled" in partial.text
+    state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
+    assert state["status"] == "decommissioning" and state["incidents"] == 1
+
+
+async def test_a_revision_through_the_form_restarts_the_gates(web: Web):
+    uc = await new_case(web, f"Revise {uuid.uuid4().hex[:6]}")
+    async with web.signed_in(REQ) as browser:
+        form = await browser.get(f"/use-cases/new?revise={uc}")
+        assert f'name="revise" value="{uc}"' in form.text
+        answers = as_form(changed(code_assistant(), purpose="Now pinned to m-large-2026")) + [
+            ("csrf", csrf_of(form.text)), ("revise", uc), ("reason", "Pinned the model"), ("action", "submit"),
+        ]  # fmt: skip
+        done = await browser.post("/use-cases/new", data=form_data(answers))
+        assert done.status_code == 303 and "Revision%20submitted" in done.headers["location"]
+    state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
+    assert state["version"] == 2 and state["status"] == "in_review"

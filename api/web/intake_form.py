@@ -149,3 +149,20 @@ def validate(body: dict[str, Any]) -> tuple[Intake | None, dict[str, str]]:
             location = ".".join(str(part) for part in item["loc"])
             errors.setdefault(location or "form", item["msg"].removeprefix("Value error, "))
         return None, errors
+
+
+def values_of(body: dict[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    """An intake body as form values (the inverse of `parse`), to pre-fill a revision."""
+    values: dict[str, list[str]] = {}
+    for key, value in body.items():
+        name = f"{prefix}{key}"
+        if key == "suppliers":
+            for supplier_key, supplier_value in (value[0] if value else {}).items():
+                values[f"{name}.0.{supplier_key}"] = [str(supplier_value)]
+        elif isinstance(value, dict):
+            values |= values_of(value, f"{name}.")
+        elif isinstance(value, list):
+            values[name] = [",".join(value)] if name == "people.jurisdictions" else [str(v) for v in value]
+        elif value is not None:
+            values[name] = [str(value)]
+    return values

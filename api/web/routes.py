@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,9 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from aims.domain import actions
+from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.lifecycle import TERMINAL
 from aims.persistence import models, repository
 from api.deps import SessionDep
@@ -187,8 +190,11 @@ async def _intake_from(request: Request) -> tuple[dict[str, list[str]], dict[str
 
 
 @router.get("/use-cases/new", response_class=HTMLResponse)
-def new_use_case(request: Request, viewer: ViewerDep) -> HTMLResponse:
+def new_use_case(request: Request, viewer: ViewerDep, service: PageService, revise: str = "") -> HTMLResponse:
+    """The intake form; `?revise=<id>` pre-fills it with that use case's current intake."""
     values = {"business_owner": [viewer.user.email]}
+    if revise:
+        values = intake_form.values_of(service.get(revise)["intake"]) | {"revise": [revise]}
     return render(request, "new.html", viewer, sections=intake_form.sections(), values=values, errors={})
 
 
@@ -206,8 +212,13 @@ async def submit_use_case(request: Request, viewer: ViewerDep, service: PageServ
     check_csrf(viewer, (values.get("csrf") or [""])[0])
     intake, errors = intake_form.validate(body)
     preview = service.preview(intake) if intake else None
+    revising = (values.get("revise") or [""])[0]
     if intake is not None and (values.get("action") or ["submit"])[0] == "submit":
         try:
+            if revising:
+                reason = (values.get("reason") or [""])[0]
+                await service.revise(revising, intake, reason, None)
+                return RedirectResponse(f"/use-cases/{revising}?msg=Revision submitted", status_code=303)
             created = await service.create(intake, None)
             return RedirectResponse(f"/use-cases/{created['id']}?msg=Submitted", status_code=303)
         except ServiceError as error:
@@ -232,11 +243,87 @@ def use_case_page(request: Request, use_case_id: str, viewer: ViewerDep, service
         and gate["role"] in viewer.user.roles
         and viewer.user.email not in (state["requester"], state["business_owner"])
     }
-    now = dt.datetime.now(dt.UTC)
+    draft = service.assessment_draft(use_case_id) if state["status"] == "assessment" else None
     return render(
-        request, "use_case.html", viewer, state=state, trail=trail, decidable=decidable, now=now,
-        terminal=state["status"] in TERMINAL,
+        request, "use_case.html", viewer, state=state, trail=trail, decidable=decidable,
+        available=available_actions(state, viewer.user), draft=json.dumps(draft, indent=2) if draft else "",
+        controls=ANNEX_A_CONTROLS,
     )  # fmt: skip
+
+
+def available_actions(state: dict[str, Any], user: models.User) -> set[str]:
+    """What this viewer may do now; the workflow still checks every action when it arrives."""
+    status, email = state["status"], user.email
+    owner, requester = email == state["business_owner"], email == state["requester"]
+    review = state.get("review")
+    can: set[str] = set()
+    if status in TERMINAL:
+        return can
+    if owner and status == "assessment":
+        can.add("assessment")
+    if owner and status == "approved":
+        can.add("sign_off")
+    if owner and (status == "in_production" or (review and not review.get("answer"))):
+        can.add("review")
+    if status in ("in_production", "under_review", "suspended", "approved"):
+        can.add("incident")
+    if status in ("approved", "in_production", "under_review", "suspended", "changes_requested") and (
+        owner or requester or "aims_owner" in user.roles
+    ):
+        can.add("decommission")
+    if owner and status == "decommissioning" and not (state.get("decommission") or {}).get("checklist"):
+        can.add("checklist")
+    if (status == "legal_hold" and "legal" in user.roles) or (
+        status not in ("legal_hold", "decommissioning") and (owner or requester)
+    ):
+        can.add("revise")
+    return can
+
+
+@router.post("/use-cases/{use_case_id}/actions/{action}", response_model=None)
+async def act(request: Request, use_case_id: str, action: str, viewer: ViewerDep, service: PageService) -> Response:
+    form = await request.form()
+    check_csrf(viewer, str(form.get("csrf", "")))
+    text = {key: str(value).strip() for key, value in form.items()}
+    try:
+        if action == "assessment":
+            body = actions.Assessment.model_validate_json(text.get("assessment", "") or "{}")
+            await service.submit_assessment(use_case_id, body, None)
+        elif action == "sign_off":
+            resolutions = {
+                rule: {"evidence_url": text.get(f"evidence_{rule}", ""), "note": text.get(f"note_{rule}", "")}
+                for rule in form.getlist("blockers")
+            }
+            operations = {k: text.get(k, "") for k in ("monitoring_plan", "kill_switch", "incident_contact",
+                                                        "decommission_plan")}  # fmt: skip
+            await service.sign_off(use_case_id, actions.SignOff.model_validate({
+                "operations": operations, "blocker_resolutions": resolutions,
+                "controls_in_place": form.getlist("controls_in_place"), "comment": text.get("comment", ""),
+            }), None)  # fmt: skip
+        elif action == "review":
+            await service.review(use_case_id, actions.ReviewAnswer.model_validate({
+                "material_change": {k: text.get(k, "") for k in ("purpose", "data", "model_or_supplier", "users")},
+                "incidents_since_last_review": text.get("incidents_since_last_review") or "0",
+                "kpis": text.get("kpis", ""), "proposal": text.get("proposal", ""), "comment": text.get("comment", ""),
+            }), None)  # fmt: skip
+        elif action == "incident":
+            body = actions.Incident.model_validate({"severity": text.get("severity", ""),
+                                                    "description": text.get("description", "")})  # fmt: skip
+            await service.incident(use_case_id, body, None)
+        elif action == "decommission":
+            body = actions.DecommissionRequest.model_validate({"reason": text.get("reason", "")})
+            await service.decommission(use_case_id, body, None)
+        elif action == "checklist":
+            items = actions.DecommissionChecklist.model_fields
+            checklist = {k: k in form for k in items if k != "note"} | {"note": text.get("note", "")}
+            await service.checklist(use_case_id, actions.DecommissionChecklist.model_validate(checklist), None)
+        else:
+            raise ServiceError("not_found", f"unknown action {action!r}")
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ServiceError("invalid", f"{where}: {first['msg']}", field=where) from None
+    return RedirectResponse(f"/use-cases/{use_case_id}?msg=Recorded: {action.replace('_', ' ')}", status_code=303)
 
 
 @router.post("/use-cases/{use_case_id}/gates/{gate_id}/decision", response_model=None)
