@@ -101,6 +101,7 @@ async def test_use_case_page_shows_why_and_offers_only_allowed_actions(web: Web)
     async with web.signed_in(RISK) as browser:
         page = (await browser.get(f"/use-cases/{uc}")).text
         assert "SEC-2" in page and "T2_MEDIUM" in page and "hash chain verified" in page
+        assert "due in 4 d 23 h" in page and "Conclusion: Acceptable with sampling" in page
         assert f"/use-cases/{uc}/gates/v1-review-risk/decision" in page
         assert f"/use-cases/{uc}/gates/v1-review-security/decision" not in page
     async with web.signed_in(OWNER) as browser:

@@ -88,6 +88,18 @@ def render(request: Request, name: str, viewer: Viewer | None, status_code: int 
     )
 
 
+def countdown(due: str) -> str:
+    """'due in 2 d 4 h' or 'overdue by 5 h', for SLA columns."""
+    moment = dt.datetime.fromisoformat(due)
+    seconds = (moment - dt.datetime.now(dt.UTC)).total_seconds()
+    days, rest = divmod(abs(int(seconds)), 86400)
+    text = f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+    return f"due in {text}" if seconds >= 0 else f"overdue by {text}"
+
+
+templates.env.globals["countdown"] = countdown
+
+
 def age_days(since: str | None, now: dt.datetime) -> float:
     if not since:
         return 0.0
