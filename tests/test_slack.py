@@ -540,3 +540,22 @@ async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment,
     assert spec.cron_expressions == ["0 8 * * *"] or [c.hour[0].start for c in spec.calendars] == [8]
     assert description.schedule.action.workflow == "DailyDigest"
     await handle.delete()
+
+
+async def test_review_due_and_overdue_reach_the_business_owner_in_slack(
+    time_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, task_queue: str
+):
+    from tests.test_workflow import Flow
+
+    people.seed(database_url)
+    settings = slack_settings(fake, database_url, task_queue)
+    async with lifecycle_worker(time_env.client, task_queue, database_url, SlackNotifier(settings), settings=settings):
+        flow = Flow(time_env, task_queue, database_url)
+        state = await flow.to_production(invoice_ocr())
+        due = dt.datetime.fromisoformat(state["next_review_due"])
+        await time_env.sleep(due - dt.datetime.fromisoformat(state["updated_at"]) + dt.timedelta(hours=1))
+        assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "re-review 1 is due" in m["text"]])
+        await time_env.sleep(dt.timedelta(days=15))
+        assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "overdue" in m["text"]])
+        assert await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "overdue" in m["text"]])
+        assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "overdue" in m["text"]])
