@@ -279,6 +279,12 @@ async def test_a_stale_button_from_an_earlier_version_is_refused(slack: Slack):
     await slack.api.ok(REQ, f"/api/use-cases/{uc}/revisions", {"intake": changed(code_assistant(), purpose="v2")})
     await slack.click("URISK", old_prompt, "aims_approve")
     assert "stale" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+    # Once the new version's prompts go out, the old prompt loses its buttons.
+    await slack.prompt("URISK", uc, "v2-review-risk")
+    superseded = await eventually(
+        lambda: [u for u in slack.fake.called("chat.update") if u["ts"] == old_prompt["ts"]]
+    )
+    assert "Superseded" in json.dumps(superseded[-1]["blocks"])
     state = await slack.state(uc)
     assert state["version"] == 2 and all(g["state"] == "open" for g in state["gates"] if g["kind"] == "review")
 

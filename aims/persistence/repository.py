@@ -362,5 +362,25 @@ def gate_prompts(session: Session, use_case_id: str, gate_id: str) -> Sequence[m
     ).all()
 
 
+def superseded_prompt_gates(session: Session, use_case_id: str) -> list[str]:
+    """Gates superseded by a revision whose Slack prompts still show buttons."""
+    query = (
+        select(models.SlackMessage.gate_id)
+        .join(
+            models.Gate,
+            (models.Gate.use_case_id == models.SlackMessage.use_case_id)
+            & (models.Gate.gate_id == models.SlackMessage.gate_id),
+        )
+        .where(
+            models.SlackMessage.use_case_id == use_case_id,
+            models.SlackMessage.kind == "gate_request",
+            models.SlackMessage.finalized_at.is_(None),
+            models.Gate.state == "superseded",
+        )
+        .distinct()
+    )
+    return [gate_id for gate_id in session.scalars(query) if gate_id]
+
+
 def user_by_slack_id(session: Session, slack_user_id: str) -> models.User | None:
     return session.scalar(select(models.User).where(models.User.slack_user_id == slack_user_id))

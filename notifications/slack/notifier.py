@@ -36,6 +36,10 @@ class SlackNotifier:
             return
         if notification.kind == "decision" and notification.gate_id:
             self.finalize_gate(session, use_case, notification.gate_id)
+        if notification.kind == "gate_request":
+            # New gates open after a revision: retire the buttons of the superseded ones.
+            for gate_id in repository.superseded_prompt_gates(session, use_case.id):
+                self.finalize_gate(session, use_case, gate_id)
         slack_id = self.slack_id_for(session, to)
         text, message = self._message(session, use_case.state, notification, slack_id)
         if message is None:
