@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from aims.domain.intake import Prohibited
+
 
 def invoice_ocr(business_owner: str = "owner@example.com") -> dict[str, Any]:
     """The contract's 'Invoice OCR': MINIMAL, T1, nothing fires."""
@@ -25,20 +27,7 @@ def invoice_ocr(business_owner: str = "owner@example.com") -> dict[str, Any]:
             "change_notification": "yes",
             "supplier_docs": [],
         },
-        "prohibited": {
-            key: "no"
-            for key in (
-                "manipulation",
-                "exploits_vulnerabilities",
-                "social_scoring",
-                "crime_prediction_by_profiling",
-                "face_scraping",
-                "emotion_recognition_work_or_education",
-                "emotion_recognition_medical_or_safety",
-                "biometric_categorisation_sensitive",
-                "realtime_remote_biometric_id_law_enforcement",
-            )
-        },
+        "prohibited": {key: "no" for key in Prohibited.model_fields},
         "high_risk": {
             "annex_i_product": "no",
             "annex_i_third_party_conformity": "no",

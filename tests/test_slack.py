@@ -493,45 +493,53 @@ def posts(fake: FakeSlack, channel_or_user: str, use_case_id: str) -> list[dict[
     ]
 
 
-async def test_reminders_and_escalations_reach_people_without_anyone_looking(
+@pytest.fixture
+async def skipping_flow(
     time_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, task_queue: str
-):
+) -> AsyncIterator[Any]:
+    """A use case driven on the time-skipping server by a worker whose notifier is Slack."""
     from tests.test_workflow import Flow
 
     people.seed(database_url)
     settings = slack_settings(fake, database_url, task_queue)
     async with lifecycle_worker(time_env.client, task_queue, database_url, SlackNotifier(settings), settings=settings):
-        flow = Flow(time_env, task_queue, database_url)
-        await flow.start(code_assistant())
-        await flow.assess()
-        prompt = await eventually(lambda: next(iter(posts(fake, "URISK", flow.id)), None))
+        yield Flow(time_env, task_queue, database_url)
 
-        await time_env.sleep(dt.timedelta(days=2, hours=13))
-        reminder = await eventually(lambda: [m for m in posts(fake, "URISK", flow.id) if m.get("thread_ts")])
-        assert reminder[0]["thread_ts"] == prompt["ts"] and "reminder" in reminder[0]["text"]
-        assert not posts(fake, "UAIMS", flow.id)
 
-        await time_env.sleep(dt.timedelta(days=2, hours=12))
-        stalled = await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "stalled" in m["text"]])
-        assert len(stalled) == 2  # both review gates
-        assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "stalled" in m["text"]])
-        assert not posts(fake, "UEXEC", flow.id)
+async def test_reminders_and_escalations_reach_people_without_anyone_looking(
+    skipping_flow: Any, fake: FakeSlack, task_queue: str
+):
+    flow, time_env = skipping_flow, skipping_flow.env
+    await flow.start(code_assistant())
+    await flow.assess()
+    prompt = await eventually(lambda: next(iter(posts(fake, "URISK", flow.id)), None))
 
-        await time_env.sleep(dt.timedelta(days=5))
-        assert await eventually(lambda: [m for m in posts(fake, "UEXEC", flow.id) if "executive" in m["text"]])
+    await time_env.sleep(dt.timedelta(days=2, hours=13))
+    reminder = await eventually(lambda: [m for m in posts(fake, "URISK", flow.id) if m.get("thread_ts")])
+    assert reminder[0]["thread_ts"] == prompt["ts"] and "reminder" in reminder[0]["text"]
+    assert not posts(fake, "UAIMS", flow.id)
 
-        with time_env.auto_time_skipping_disabled():
-            listed = await time_env.client.execute_workflow(
-                "DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue
-            )
-        assert listed >= 2
-        digest = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
-        assert "Internal code assistant" in json.dumps(digest[-1]["blocks"])
-        # Triggered again the same day, it does not post twice.
-        with time_env.auto_time_skipping_disabled():
-            await time_env.client.execute_workflow("DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue)
-        again = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
-        assert len(again) == len(digest), [m["text"] for m in again]
+    await time_env.sleep(dt.timedelta(days=2, hours=12))
+    stalled = await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "stalled" in m["text"]])
+    assert len(stalled) == 2  # both review gates
+    assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "stalled" in m["text"]])
+    assert not posts(fake, "UEXEC", flow.id)
+
+    await time_env.sleep(dt.timedelta(days=5))
+    assert await eventually(lambda: [m for m in posts(fake, "UEXEC", flow.id) if "executive" in m["text"]])
+
+    with time_env.auto_time_skipping_disabled():
+        listed = await time_env.client.execute_workflow(
+            "DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert listed >= 2
+    digest = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
+    assert "Internal code assistant" in json.dumps(digest[-1]["blocks"])
+    # Triggered again the same day, it does not post twice.
+    with time_env.auto_time_skipping_disabled():
+        await time_env.client.execute_workflow("DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue)
+    again = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
+    assert len(again) == len(digest), [m["text"] for m in again]
 
 
 async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack):
@@ -548,20 +556,13 @@ async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment,
     await handle.delete()
 
 
-async def test_review_due_and_overdue_reach_the_business_owner_in_slack(
-    time_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, task_queue: str
-):
-    from tests.test_workflow import Flow
-
-    people.seed(database_url)
-    settings = slack_settings(fake, database_url, task_queue)
-    async with lifecycle_worker(time_env.client, task_queue, database_url, SlackNotifier(settings), settings=settings):
-        flow = Flow(time_env, task_queue, database_url)
-        state = await flow.to_production(invoice_ocr())
-        due = dt.datetime.fromisoformat(state["next_review_due"])
-        await time_env.sleep(due - dt.datetime.fromisoformat(state["updated_at"]) + dt.timedelta(hours=1))
-        assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "re-review 1 is due" in m["text"]])
-        await time_env.sleep(dt.timedelta(days=15))
-        assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "overdue" in m["text"]])
-        assert await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "overdue" in m["text"]])
-        assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "overdue" in m["text"]])
+async def test_review_due_and_overdue_reach_the_business_owner_in_slack(skipping_flow: Any, fake: FakeSlack):
+    flow, time_env = skipping_flow, skipping_flow.env
+    state = await flow.to_production(invoice_ocr())
+    due = dt.datetime.fromisoformat(state["next_review_due"])
+    await time_env.sleep(due - dt.datetime.fromisoformat(state["updated_at"]) + dt.timedelta(hours=1))
+    assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "re-review 1 is due" in m["text"]])
+    await time_env.sleep(dt.timedelta(days=15))
+    assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "overdue" in m["text"]])
+    assert await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "overdue" in m["text"]])
+    assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "overdue" in m["text"]])

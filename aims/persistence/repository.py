@@ -77,6 +77,7 @@ def list_use_cases(
     aims_tier: str | None = None,
     category: str | None = None,
     owner: str | None = None,
+    involving: str | None = None,
     q: str | None = None,
     limit: int = 50,
     offset: int = 0,
@@ -90,6 +91,9 @@ def list_use_cases(
         query = query.where(models.UseCase.regulatory_category == category)
     if owner:
         query = query.where(models.UseCase.business_owner == owner.strip().lower())
+    if involving:
+        person = involving.strip().lower()
+        query = query.where(or_(models.UseCase.requester == person, models.UseCase.business_owner == person))
     if q:
         pattern = f"%{q.strip().lower()}%"
         query = query.where(
@@ -113,6 +117,16 @@ def open_gates(session: Session, *, roles: Sequence[str] | None = None, stalled_
     if stalled_only:
         query = query.where(models.Gate.escalation_level >= 2)
     return list(session.execute(query).all())
+
+
+def reminders_sent(session: Session, use_case_id: str, gate_id: str) -> int:
+    """How many reminders a gate has had (a reminder goes to several people: count notices)."""
+    query = select(func.count(func.distinct(models.Notification.key))).where(
+        models.Notification.use_case_id == use_case_id,
+        models.Notification.gate_id == gate_id,
+        models.Notification.kind == "gate_reminder",
+    )
+    return session.scalar(query) or 0
 
 
 def overdue_reviews(session: Session) -> list[models.UseCase]:

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from aims.domain import actions
 from aims.domain.annex_a import ANNEX_A_CONTROLS
@@ -147,8 +146,7 @@ def sign_out(viewer: ViewerDep, csrf: Annotated[str, Form()] = "") -> Response:
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, viewer: ViewerDep, service: PageService) -> HTMLResponse:
     email = viewer.user.email
-    _, mine = service.register(q=None, limit=500)
-    my_cases = [row for row in mine if email in (row.requester, row.business_owner)]
+    _, my_cases = service.register(involving=email, limit=500)
     reviews_owed = [
         row
         for row in my_cases
@@ -376,7 +374,7 @@ def stalled(request: Request, viewer: ViewerDep, service: PageService, session: 
     for gate in view["gates"]:
         gate["age_days"] = age_days(gate["opened_at"], now)
         gate["assignees"] = [u.email for u in repository.users_with_roles(session, [gate["role"]])]
-        gate["reminders"] = _reminders_sent(session, gate["use_case_id"], gate["gate_id"])
+        gate["reminders"] = repository.reminders_sent(session, gate["use_case_id"], gate["gate_id"])
     key = {"age": lambda g: -g["age_days"], "name": lambda g: g["name"], "level": lambda g: -g["escalation_level"]}
     view["gates"].sort(key=key.get(sort, key["age"]))
     for review in view["reviews"]:
@@ -394,11 +392,3 @@ def stalled(request: Request, viewer: ViewerDep, service: PageService, session: 
         request, "stalled.html", viewer, view=view, by_status=by_status, by_tier=by_tier, chart=chart,
         chart_max=max([count for _, count in chart] + [1]), sort=sort,
     )  # fmt: skip
-
-
-def _reminders_sent(session: Session, use_case_id: str, gate_id: str) -> int:
-    return sum(
-        1
-        for row in repository.notifications_for(session, None, use_case_id=use_case_id, limit=500)
-        if row.gate_id == gate_id and row.kind == "gate_reminder"
-    )
