@@ -1,13 +1,15 @@
 # One image for every aims process: `aims api`, `aims worker`, `aims migrate`.
-FROM python:3.11-slim
+FROM python:3.11.14-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
+# Dependencies exactly as locked (hashes checked), then aims without resolving anything more.
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY aims ./aims
 COPY workflows ./workflows
 COPY activities ./activities
 COPY api ./api
 COPY notifications ./notifications
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 USER nobody
 EXPOSE 8000
 CMD ["aims", "api", "--host", "0.0.0.0", "--port", "8000"]

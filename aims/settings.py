@@ -7,6 +7,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from aims.domain.classification import check_policy
 from aims.domain.conditions import ConditionError
 from aims.domain.policy import Policy
+from aims.payloads import PayloadKey, PayloadKeyError, new_key, parse_keys
 
 TASK_QUEUE = "aims-lifecycle"
 
@@ -36,9 +38,28 @@ class Settings:
     slack_signing_secrets: tuple[str, ...] = ()
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None
+    # Requests from another Slack workspace or app are refused (403).
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
     digest_cron: str = "0 8 * * *"
     secret_key: str = ""
+    # An authenticating proxy's header naming the signed-in person, honoured only from these peers.
     trusted_email_header: str | None = None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # `aims worker` serves Prometheus metrics here when set (the API serves them at /metrics).
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    # Temporal payloads are sealed with these (the first seals); `aims dev` makes one.
+    payload_keys: tuple[PayloadKey, ...] = ()
+    # Only while upgrading from a version that did not seal payloads (SECURITY.md).
+    payload_plaintext: bool = False
+    # mTLS and API key for Temporal (Temporal Cloud, or a server that requires them).
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: str | None = None
+    # The Temporal Web UI's origin, allowed to ask /codec/decode (with credentials).
+    temporal_ui_url: str | None = None
 
     @property
     def slack_enabled(self) -> bool:
@@ -60,10 +81,30 @@ class Settings:
             slack_signing_secrets=_secrets(os.environ.get("SLACK_SIGNING_SECRET", "")),
             slack_api_url=os.environ.get("AIMS_SLACK_API_URL", "https://slack.com/api/"),
             slack_channel=os.environ.get("AIMS_SLACK_CHANNEL") or None,
+            slack_team_id=os.environ.get("AIMS_SLACK_TEAM_ID") or None,
+            slack_app_id=os.environ.get("AIMS_SLACK_APP_ID") or None,
             digest_cron=os.environ.get("AIMS_DIGEST_CRON", "0 8 * * *"),
             secret_key=_secret_key(data_dir),
             trusted_email_header=os.environ.get("AIMS_TRUSTED_EMAIL_HEADER") or None,
+            trusted_proxies=_networks(os.environ.get("AIMS_TRUSTED_PROXIES", "")),
+            metrics_port=int(os.environ["AIMS_METRICS_PORT"]) if os.environ.get("AIMS_METRICS_PORT") else None,
+            metrics_address=os.environ.get("AIMS_METRICS_ADDRESS", "127.0.0.1"),
+            payload_keys=_payload_keys(data_dir),
+            payload_plaintext=os.environ.get("AIMS_PAYLOAD_PLAINTEXT", "refuse") == "accept",
+            temporal_tls_cert=_path(os.environ.get("TEMPORAL_TLS_CERT")),
+            temporal_tls_key=_path(os.environ.get("TEMPORAL_TLS_KEY")),
+            temporal_tls_ca=_path(os.environ.get("TEMPORAL_TLS_CA")),
+            temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
+            temporal_ui_url=(os.environ.get("AIMS_TEMPORAL_UI_URL") or "").rstrip("/") or None,
         )
+
+    def require_payload_keys(self) -> tuple[PayloadKey, ...]:
+        if not self.payload_keys:
+            raise SettingsError(
+                "AIMS_PAYLOAD_KEYS is not set: Temporal payloads are sealed with it. Make a key with "
+                "`aims keys new` and give the same value to every aims process (`aims dev` makes its own)."
+            )
+        return self.payload_keys
 
 
 class SettingsError(ValueError):
@@ -84,8 +125,8 @@ def _slack_token(value: str | None) -> str | None:
 
 
 def _secret_key(data_dir: Path) -> str:
-    """AIMS_SECRET_KEY signs session cookies. Without it (local use) one is generated once and
-    kept in the data directory, so sessions survive a restart."""
+    """AIMS_SECRET_KEY signs the CSRF token of people signed in by a trusted proxy. Without it
+    (local use) one is generated once and kept in the data directory."""
     configured = os.environ.get("AIMS_SECRET_KEY")
     if configured is not None:
         if configured.strip().lower() in _PLACEHOLDERS or len(configured) < 32:
@@ -97,6 +138,56 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+PAYLOAD_KEYS_FILE = "payload_keys"
+
+
+def _payload_keys(data_dir: Path) -> tuple[PayloadKey, ...]:
+    """AIMS_PAYLOAD_KEYS, else the keys `aims dev` keeps in the data directory, else none."""
+    configured = os.environ.get("AIMS_PAYLOAD_KEYS")
+    path = data_dir / PAYLOAD_KEYS_FILE
+    value = configured if configured is not None else (path.read_text().strip() if path.exists() else "")
+    if not value and configured is None:
+        return ()
+    try:
+        return parse_keys(value)
+    except PayloadKeyError as error:
+        raise SettingsError(str(error)) from None
+
+
+def ensure_local_payload_keys(data_dir: Path) -> None:
+    """For `aims dev`: a key kept in the data directory, made once (like the secret key)."""
+    path = data_dir / PAYLOAD_KEYS_FILE
+    if os.environ.get("AIMS_PAYLOAD_KEYS") is None and not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(new_key("local") + "\n")
+        path.chmod(0o600)
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """AIMS_TRUSTED_PROXIES: comma-separated addresses or CIDR ranges."""
+    networks = []
+    for part in (entry.strip() for entry in value.split(",")):
+        if part:
+            try:
+                networks.append(ip_network(part, strict=False))
+            except ValueError:
+                raise SettingsError(f"AIMS_TRUSTED_PROXIES: {part!r} is not an IP address or CIDR range") from None
+    return tuple(networks)
+
+
+def check_proxy_settings(settings: Settings) -> None:
+    """A trusted header with nobody to trust would let anyone who can reach aims name themselves."""
+    if settings.trusted_email_header and not settings.trusted_proxies:
+        raise SettingsError(
+            "AIMS_TRUSTED_EMAIL_HEADER is set but AIMS_TRUSTED_PROXIES is not: list the proxy's addresses "
+            "(the header is honoured only from them)"
+        )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def _secrets(value: str) -> tuple[str, ...]:

@@ -1,43 +1,39 @@
-"""Throughput and latency of whole lifecycles through the HTTP API on the Temporal dev server.
+"""Throughput and latency of whole lifecycles through the HTTP API, beside a minimal workflow.
 
-    .venv/bin/python bench/lifecycle.py [-n 200] [--concurrency 20]
+    .venv/bin/python bench/lifecycle.py [-n 200] [--concurrency 20] [--workers 1] [--json]
 
-Drives N T2 use cases from intake to in_production (create, assessment, three gate
-decisions, sign-off: six API calls, five workflow Updates each) and, in the same run, a
-minimal workflow taking the same number of Update round trips straight from a Temporal
-client. Prints lifecycles/s, p50/p99 of the decision call, and the ratios between the two.
+On the Temporal dev server, with the worker(s) and the API each in their own process as
+deployed, drives N T2 use cases from intake to in_production (create, assessment, three gate
+decisions, sign-off: six API calls, five workflow Updates each); in the same run a minimal
+workflow takes the same number of Update round trips straight from a Temporal client. Then
+the same at concurrency 1, for the latency of one decision. Prints figures and ratios; with
+--json the last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import dataclasses
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import uvicorn
 from temporalio import workflow
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aims.persistence.db import migrate  # noqa: E402
-from aims.runtime import binary  # noqa: E402
-from aims.settings import Settings  # noqa: E402
-from api.app import create_app  # noqa: E402
+from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
+from bench.harness import aims_processes, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
 DECIDERS = {"risk": "risk@example.com", "security": "security@example.com", "aims_owner": "aims@example.com"}
 
@@ -60,33 +56,9 @@ class MinimalWorkflow:
         return self.count
 
 
-def start_worker_process(env: WorkflowEnvironment, database_url: str, task_queue: str) -> subprocess.Popen[bytes]:
-    """The lifecycle worker in its own process, as in a split deployment (and off the API's GIL)."""
-    environment = os.environ | {
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "AIMS_DATABASE_URL": database_url,
-        "AIMS_TASK_QUEUE": task_queue,
-    }
-    return subprocess.Popen([sys.executable, "-m", "aims.cli", "worker"], env=environment, stdout=subprocess.DEVNULL)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def one_lifecycle(http: httpx.AsyncClient, tokens: dict[str, str], decisions: list[float]) -> None:
-    def auth(email: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {tokens[email]}"}
-
     async def post(email: str, path: str, body: object) -> dict:
-        response = await http.post(path, json=body, headers=auth(email))
+        response = await http.post(path, json=body, headers={"Authorization": f"Bearer {tokens[email]}"})
         if response.status_code >= 400:
             raise RuntimeError(f"{path}: {response.status_code} {response.text}")
         return response.json()
@@ -104,8 +76,8 @@ async def one_lifecycle(http: httpx.AsyncClient, tokens: dict[str, str], decisio
     assert state["status"] == "in_production", state["status"]
 
 
-async def one_minimal(env: WorkflowEnvironment, task_queue: str, steps: list[float]) -> None:
-    handle = await env.client.start_workflow(MinimalWorkflow.run, id=f"minimal-{uuid.uuid4()}", task_queue=task_queue)
+async def one_minimal(env: WorkflowEnvironment, steps: list[float]) -> None:
+    handle = await env.client.start_workflow(MinimalWorkflow.run, id=f"minimal-{uuid.uuid4()}", task_queue="bench-minimal")
     for _ in range(5):
         started = time.perf_counter()
         await handle.execute_update(MinimalWorkflow.step)
@@ -113,7 +85,7 @@ async def one_minimal(env: WorkflowEnvironment, task_queue: str, steps: list[flo
     await handle.result()
 
 
-async def bounded(count: int, concurrency: int, make) -> float:
+async def bounded(count: int, concurrency: int, make: Callable[[], Awaitable[None]]) -> float:
     semaphore = asyncio.Semaphore(concurrency)
 
     async def run_one() -> None:
@@ -125,52 +97,84 @@ async def bounded(count: int, concurrency: int, make) -> float:
     return time.perf_counter() - started
 
 
-async def main(count: int, concurrency: int) -> None:
-    database_url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+async def main(count: int, concurrency: int, workers: int, database: str | None, as_json: bool) -> None:
+    logs = scratch()
+    database_url = database or f"sqlite:///{logs}/bench.db"
     migrate(database_url)
     tokens = people.seed(database_url)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter
-    )
-    task_queue = f"bench-{uuid.uuid4()}"
-    settings = dataclasses.replace(Settings.from_env(), database_url=database_url, task_queue=task_queue)
+    env = await dev_server()
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, client=env.client), port=port, log_level="warning", lifespan="off")
-    )
-    async with env:
-        worker = start_worker_process(env, database_url, task_queue)
-        async with Worker(env.client, task_queue="bench-minimal", workflows=[MinimalWorkflow]):
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                await asyncio.sleep(0.05)
-            limits = httpx.Limits(max_connections=concurrency)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as http:
+    task_queue = f"bench-{uuid.uuid4()}"
+    temporal = env.client.service_client.config.target_host
+    processes = aims_processes(temporal, database_url, task_queue, port, workers=workers, logs=logs)
+    try:
+        async with env, Worker(env.client, task_queue="bench-minimal", workflows=[MinimalWorkflow]):
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120) as http:
+                await wait_until_ready(http)
+                await bounded(3, 1, lambda: one_lifecycle(http, tokens, []))  # warm up both
+                await bounded(3, 1, lambda: one_minimal(env, []))
+                meter = CpuMeter({
+                    "worker": with_children(processes[0].pid),
+                    "api": [processes[1].pid],
+                    "temporal": pids_matching("start-dev", f"--port {temporal.rsplit(':', 1)[1]}"),
+                    "bench": [os.getpid()],
+                })  # fmt: skip
+                meter.start()
                 decisions: list[float] = []
                 aims_seconds = await bounded(count, concurrency, lambda: one_lifecycle(http, tokens, decisions))
-            steps: list[float] = []
-            minimal_seconds = await bounded(count, concurrency, lambda: one_minimal(env, "bench-minimal", steps))
-            server.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await serving
-        worker.terminate()
-        worker.wait(timeout=30)
+                cpu = meter.stop()
+                steps: list[float] = []
+                minimal_meter = CpuMeter({"temporal": meter.groups["temporal"], "bench (worker + client)": [os.getpid()]})
+                minimal_meter.start()
+                minimal_seconds = await bounded(count, concurrency, lambda: one_minimal(env, steps))
+                minimal_cpu = minimal_meter.stop()
+                single: list[float] = []
+                await bounded(max(count // 10, 10), 1, lambda: one_lifecycle(http, tokens, single))
+                single_steps: list[float] = []
+                await bounded(max(count // 10, 10), 1, lambda: one_minimal(env, single_steps))
+    finally:
+        stop(processes)
 
-    aims_rate, minimal_rate = count / aims_seconds, count / minimal_seconds
-    print(f"lifecycles: {count}, concurrency {concurrency}, database {database_url.split(':')[0]}")
-    print(f"aims lifecycles/s (intake -> in_production via HTTP API): {aims_rate:8.1f}  ({aims_seconds:.1f} s)")
-    print(f"minimal workflow runs/s (5 Updates each, no API, no DB): {minimal_rate:8.1f}  ({minimal_seconds:.1f} s)")
-    print(f"throughput ratio minimal/aims: {minimal_rate / aims_rate:.2f}x")
-    p50, p99 = percentile(decisions, 0.5) * 1000, percentile(decisions, 0.99) * 1000
-    m50, m99 = percentile(steps, 0.5) * 1000, percentile(steps, 0.99) * 1000
-    print(f"decision call p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  (n={len(decisions)})")
-    print(f"minimal update p50 {m50:7.1f} ms  p99 {m99:7.1f} ms  (n={len(steps)})")
-    print(f"latency ratio aims/minimal: p50 {p50 / m50:.2f}x  p99 {p99 / m99:.2f}x")
+    results = {
+        "lifecycles_per_s": round(count / aims_seconds, 2),
+        "minimal_per_s": round(count / minimal_seconds, 2),
+        "throughput_ratio": round(minimal_seconds / aims_seconds, 3),
+        "decision_p50_ms": ms(percentile(single, 0.5)),
+        "decision_p99_ms": ms(percentile(decisions, 0.99)),
+        "minimal_p50_ms": ms(percentile(single_steps, 0.5)),
+        "p50_ratio": round(percentile(single, 0.5) / percentile(single_steps, 0.5), 2),
+        "concurrency": concurrency,
+        "decision_p50_ms_at_concurrency": ms(percentile(decisions, 0.5)),
+        "minimal_p50_ms_at_concurrency": ms(percentile(steps, 0.5)),
+        "minimal_p99_ms_at_concurrency": ms(percentile(steps, 0.99)),
+        "cpu_ms_per_lifecycle": {name: ms(seconds / count) for name, seconds in cpu.items()},
+        "minimal_cpu_ms_per_run": {name: ms(seconds / count) for name, seconds in minimal_cpu.items()},
+        "worker_processes": workers,
+        "lifecycles": count,
+        "database": database_url.split(":")[0],
+    }
+    print(f"lifecycles: {count}, concurrency {concurrency}, worker processes {workers}, database {results['database']}")
+    print(f"aims lifecycles/s (intake -> in_production over HTTP): {results['lifecycles_per_s']:8.1f}  ({aims_seconds:.1f} s)")
+    print(f"minimal workflow runs/s (5 Updates, no API, no DB):   {results['minimal_per_s']:8.1f}  ({minimal_seconds:.1f} s)")
+    print(f"throughput ratio aims/minimal: {results['throughput_ratio']:.2f}  (target >= 0.5)")
+    print(f"at concurrency {concurrency}: decision p50 {results['decision_p50_ms_at_concurrency']} ms, p99 "
+          f"{results['decision_p99_ms']} ms; minimal update p50 {results['minimal_p50_ms_at_concurrency']} ms, p99 "
+          f"{results['minimal_p99_ms_at_concurrency']} ms")  # fmt: skip
+    print("CPU per lifecycle: " + ", ".join(f"{name} {cpu} ms" for name, cpu in results["cpu_ms_per_lifecycle"].items()))
+    print("CPU per minimal run: " + ", ".join(f"{name} {cpu} ms" for name, cpu in results["minimal_cpu_ms_per_run"].items()))
+    print(f"at concurrency 1: decision p50 {results['decision_p50_ms']} ms, minimal update p50 "
+          f"{results['minimal_p50_ms']} ms, ratio {results['p50_ratio']:.2f}x  (target <= 3)")  # fmt: skip
+    if as_json:
+        last_line(results)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--count", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="aims worker processes")
+    parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.count, arguments.concurrency))
+    asyncio.run(main(arguments.count, arguments.concurrency, arguments.workers, arguments.database, arguments.json))

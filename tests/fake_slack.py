@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,15 +22,20 @@ class Failure:
 
 
 class FakeSlack:
-    def __init__(self, token: str = "xoxb-test-token"):
+    DEFAULT_TOKEN = "xoxb-test-token"
+
+    def __init__(self, token: str = DEFAULT_TOKEN, port: int = 0):
         self.token = token
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.failures: dict[str, list[Failure]] = {}
+        self.channel_failures: dict[tuple[str, str], Failure] = {}
         self.directory: dict[str, str] = {}  # email -> Slack user id
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages
+        # (channel, ts) -> when (time.monotonic()) each chat.update landed, with its blocks
+        self.updates: dict[tuple[str, str], list[tuple[float, list[dict[str, Any]]]]] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -48,6 +54,10 @@ class FakeSlack:
         """The next call of `method` answers this instead."""
         self.failures.setdefault(method, []).append(Failure(status, body, headers or {}))
 
+    def fail_for(self, method: str, *, channel: str, body: dict[str, Any], status: int = 200) -> None:
+        """Every call of `method` to `channel` (a Slack user id posts to their DM) answers this."""
+        self.channel_failures[(method, channel)] = Failure(status, body)
+
     def called(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
             return [args for name, args in self.calls if name == method]
@@ -56,7 +66,9 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self.failures.clear()
+            self.channel_failures.clear()
             self.messages.clear()
+            self.updates.clear()
 
     # ------------------------------------------------------------ the Web API
 
@@ -70,7 +82,7 @@ class FakeSlack:
             email = next((e for e, u in self.directory.items() if u == args.get("user")), None)
             if email is None:
                 return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": {"id": args["user"], "profile": {"email": email}}}
+            return {"ok": True, "user": {"id": args["user"], "team_id": "T0FAKE", "profile": {"email": email}}}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + args["users"]}}
         if method == "chat.postMessage":
@@ -85,6 +97,9 @@ class FakeSlack:
             for message in self.messages.get(args["channel"], []):
                 if message["ts"] == args["ts"]:
                     message.update(text=args.get("text"), blocks=args.get("blocks"))
+                    self.updates.setdefault((args["channel"], args["ts"]), []).append(
+                        (time.monotonic(), args.get("blocks") or [])
+                    )
                     return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
             return {"ok": False, "error": "message_not_found"}
         if method in ("chat.postEphemeral", "views.open", "views.publish"):
@@ -99,6 +114,12 @@ class FakeSlack:
                 pass
 
             def do_GET(self) -> None:
+                if self.path == "/_records":  # for a fake running in its own process
+                    with fake._lock:
+                        records = {"messages": fake.messages, "calls": [name for name, _ in fake.calls],
+                                   "updates": [[list(key), at, blocks] for key, updates in fake.updates.items()
+                                               for at, blocks in updates]}  # fmt: skip
+                    return self._send(200, records, {})
                 self.do_POST()
 
             def do_POST(self) -> None:
@@ -122,6 +143,9 @@ class FakeSlack:
                     if queued:
                         failure = queued.pop(0)
                         return self._send(failure.status, failure.body, failure.headers)
+                    persistent = fake.channel_failures.get((method, str(args.get("channel", ""))))
+                    if persistent is not None:
+                        return self._send(persistent.status, persistent.body, persistent.headers)
                     answer = fake._answer(method, args)
                 self._send(200, answer, {})
 
@@ -136,3 +160,12 @@ class FakeSlack:
                 self.wfile.write(data)
 
         return Handler
+
+
+if __name__ == "__main__":  # python -m tests.fake_slack PORT [email=USERID ...]: a fake of its own
+    import sys
+
+    server = FakeSlack(port=int(sys.argv[1]))
+    server.directory.update(dict(pair.split("=", 1) for pair in sys.argv[2:]))
+    print("ready", flush=True)
+    server._server.serve_forever()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from aims.domain.lifecycle import Actor
-from aims.persistence import repository
+from aims.domain.state import Actor
+from aims.persistence import users
 from aims.persistence.db import transaction
 
 ROLES = {
@@ -35,12 +35,12 @@ def seed(database_url: str) -> dict[str, str]:
     tokens: dict[str, str] = {}
     with transaction(database_url) as session:
         for email, roles in ROLES.items():
-            user = repository.user_by_email(session, email)
+            user = users.user_by_email(session, email)
             if user is None:
-                _, tokens[email] = repository.add_user(
+                _, tokens[email] = users.add_user(
                     session, email=email, name=email.split("@")[0].title(), roles=roles, slack_user_id=None,
-                    now=dt.datetime.now(dt.UTC),
+                    now=dt.datetime.now(dt.UTC), by="tests",
                 )
             else:
-                tokens[email] = repository.issue_token(user)
+                tokens[email] = users.rotate_token(session, user, by="tests", now=dt.datetime.now(dt.UTC))
     return tokens

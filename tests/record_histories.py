@@ -16,14 +16,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from aims.domain.messages import workflow_id
 from aims.persistence.db import migrate
-from aims.runtime import binary, lifecycle_worker
+from aims.cli import binary
+from tests.conftest import worker_for
 from tests import people
 from tests.intakes import REVIEW_CONTINUE, changed, code_assistant, invoice_ocr
-from tests.test_workflow import AIMS, RISK, SECURITY, Flow
+from tests.flow import Flow
+from tests.people import AIMS, RISK, SECURITY
 
 HISTORIES = Path(__file__).parent / "histories"
 # Bump when recording after a workflow change; files of earlier versions stay and keep replaying.
-RECORDING = "v2"
+RECORDING = "v3"
 
 
 async def record() -> None:
@@ -33,7 +35,7 @@ async def record() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
     )
-    async with env, lifecycle_worker(env.client, "record", database_url):
+    async with env, worker_for(env.client, "record", database_url):
         flow = Flow(env, "record", database_url)
 
         # A T2 use case: changes requested, revised, approved, signed off, reviewed once, retired.
@@ -41,6 +43,7 @@ async def record() -> None:
         await flow.assess()
         await flow.decide(RISK, "v1-review-risk", "request_changes", "Pin the model")
         await flow.revise(changed(code_assistant(), purpose="Pinned model"))
+        await flow.assess()
         await flow.env.sleep(dt.timedelta(days=3))  # a reminder fires
         for who, gate in ((RISK, "v2-review-risk"), (SECURITY, "v2-review-security"), (AIMS, "v2-final-aims_owner")):
             await flow.decide(who, gate)

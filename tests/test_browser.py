@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from bench.lifecycle import free_port
+from tests.net import free_port
 from tests import people
 from tests.conftest import repo_root
 from tests.intakes import ASSESSMENT, changed, code_assistant

@@ -107,6 +107,40 @@ def test_emotion_recognition_for_medical_reasons_is_annex_iii_not_prohibited():
     assert "iii_1c" in result.category_reason[0]
 
 
+@pytest.mark.parametrize(
+    ("work_or_education", "medical_or_safety", "other", "category"),
+    [
+        ("yes", "no", "no", "PROHIBITED"),
+        ("yes", "yes", "no", "HIGH_RISK_ANNEX_III"),
+        # §2.1 rule 1 as clarified: whether the exception applies is for legal to decide.
+        ("yes", "unsure", "no", "LEGAL_HOLD"),
+        ("yes", "unsure", "yes", "PROHIBITED"),  # another practice is prohibited regardless
+        ("unsure", "no", "no", "LEGAL_HOLD"),
+        ("unsure", "yes", "no", "LEGAL_HOLD"),
+        # The medical/safety answer counts only as the exception, never on its own.
+        ("no", "yes", "no", "MINIMAL"),
+        ("no", "unsure", "no", "MINIMAL"),
+    ],
+)
+def test_emotion_recognition_and_its_medical_or_safety_exception(
+    work_or_education: str, medical_or_safety: str, other: str, category: str
+):
+    result = run(
+        changed(
+            invoice_ocr(),
+            prohibited__emotion_recognition_work_or_education=work_or_education,
+            prohibited__emotion_recognition_medical_or_safety=medical_or_safety,
+            prohibited__social_scoring=other,
+        )
+    )
+    assert result.regulatory_category == category
+    if category == "LEGAL_HOLD" and work_or_education == "yes":
+        assert result.category_reason == [
+            "prohibited.emotion_recognition_work_or_education=yes",
+            "prohibited.emotion_recognition_medical_or_safety=unsure",
+        ]
+
+
 def test_unsure_on_the_prohibited_screen_is_legal_hold():
     result = run(changed(invoice_ocr(), prohibited__social_scoring="unsure"))
     assert (result.regulatory_category, result.aims_tier) == ("LEGAL_HOLD", "T4_UNACCEPTABLE")

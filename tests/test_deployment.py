@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
+
 import yaml
 
 from tests.conftest import repo_root
@@ -25,17 +28,68 @@ def test_compose_runs_the_documented_commands():
     assert (repo_root() / source).exists()
 
 
+def test_compose_scales_workers_and_api_replicas_behind_one_published_door():
+    services = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())["services"]
+    assert services["worker"]["deploy"]["replicas"] == "${AIMS_WORKER_REPLICAS:-2}"
+    assert services["api"]["deploy"]["replicas"] == "${AIMS_API_REPLICAS:-2}"
+    assert "ports" not in services["api"] and "ports" not in services["worker"]  # replicas can't share a port
+    assert services["proxy"]["ports"] == ["8000:8000"]
+    caddyfile = (repo_root() / "deploy" / "Caddyfile").read_text()
+    assert "dynamic a api 8000" in caddyfile and "lb_policy round_robin" in caddyfile
+    assert "respond /metrics 404" in caddyfile
+    assert services["proxy"]["volumes"][0].startswith("./deploy/Caddyfile:")
+    # Temporal is reachable from the host only: its frontend would let anyone send commands.
+    assert services["temporal"]["ports"] == ["127.0.0.1:7233:7233"]
+    assert services["temporal-ui"]["ports"] == ["127.0.0.1:8233:8080"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert name in ("proxy", "oauth2-proxy") or port.startswith("127.0.0.1:"), (name, port)
+
+
 def test_compose_shows_single_sign_on_as_an_optional_profile():
     services = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())["services"]
     assert services["oauth2-proxy"]["profiles"] == ["sso"]
     assert services["api-sso"]["environment"]["AIMS_TRUSTED_EMAIL_HEADER"] == "X-Forwarded-Email"
     assert "--upstream=http://api-sso:8000" in services["oauth2-proxy"]["command"]
     assert "profiles" not in services["api"]  # the plain API does not trust the header
+    # The header is believed only from the proxy's fixed address, and api-sso has no port of its own.
+    proxy_address = services["oauth2-proxy"]["networks"]["sso"]["ipv4_address"]
+    assert services["api-sso"]["environment"]["AIMS_TRUSTED_PROXIES"] == proxy_address
+    assert "sso" in services["api-sso"]["networks"] and "ports" not in services["api-sso"]
+
+
+def test_compose_needs_the_secrets_and_pins_every_image():
+    compose = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())
+    environment = compose["services"]["api"]["environment"]
+    assert environment["AIMS_PAYLOAD_KEYS"].startswith("${AIMS_PAYLOAD_KEYS:?")
+    assert environment["AIMS_SECRET_KEY"].startswith("${AIMS_SECRET_KEY:?")
+    for name, service in compose["services"].items():
+        if "build" in service:
+            continue
+        assert re.search(r":v?\d+\.\d+(\.\d+)?$", service["image"]), (name, service["image"])
+    ui = compose["services"]["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
+    dockerfile = (repo_root() / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim$", dockerfile, re.M)
+
+
+def test_the_locks_pin_exactly_what_pyproject_asks_for_with_hashes():
+    project = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]
+    runtime, test = project["dependencies"], project["optional-dependencies"]["test"]
+    for lock, wanted in (("requirements.lock", runtime), ("requirements-dev.lock", runtime + test)):
+        text = (repo_root() / lock).read_text()
+        pinned = dict(re.findall(r"^([a-z0-9._-]+)==(\S+)", text, re.M))
+        for requirement in wanted:
+            name, version = re.sub(r"\[.*\]", "", requirement).split("==")
+            assert pinned.get(name.lower()) == version, (lock, requirement)
+        packages = re.split(r"\n(?=[a-z0-9])", text.split("\n", 1)[1] if text.startswith("#") else text)
+        assert all("--hash=sha256:" in block for block in packages if "==" in block), lock
 
 
 def test_dockerfile_installs_the_package_and_serves_the_api():
     dockerfile = (repo_root() / "Dockerfile").read_text()
-    assert "pip install --no-cache-dir ." in dockerfile
+    assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir --no-deps ." in dockerfile
     assert 'CMD ["aims", "api"' in dockerfile
     for package in ("aims", "workflows", "activities", "api", "notifications"):
         assert f"COPY {package} ./{package}" in dockerfile

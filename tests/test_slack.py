@@ -22,14 +22,17 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from aims.persistence import models
+from aims.persistence import models, queries
 from aims.persistence.db import transaction
-from aims.runtime import lifecycle_worker
+from tests.conftest import worker_for
 from aims.settings import Settings, SettingsError
 from api.app import create_app
-from notifications import PermanentDeliveryError
+from activities.channels import PermanentDeliveryError
 from notifications.slack.client import call, web_client
-from notifications.slack.notifier import SlackNotifier
+from notifications.slack.door import SlackDoor
+from activities.channels import Delivery, GateSummary, Recipient, UseCaseSummary, gate_summary, use_case_summary
+from notifications.slack import blocks
+from notifications.slack.channel import SlackChannel
 from tests import people
 from tests.fake_slack import FakeSlack
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
@@ -78,27 +81,37 @@ def slack_settings(fake: FakeSlack, database_url: str, task_queue: str, **change
     return dataclasses.replace(Settings.from_env(), **(values | changes))
 
 
+# The app's clock for signatures: fixed, so the ±300 s window is exact in every run.
+NOW = 1_800_000_000
+
+
 @dataclasses.dataclass
 class Slack:
     api: Api
     http: httpx.AsyncClient
     fake: FakeSlack
     database_url: str
+    door: SlackDoor
 
     async def signed(self, path: str, body: bytes, *, secret: str = SECRET, skew: int = 0) -> httpx.Response:
-        timestamp = str(int(time.time()) + skew)
+        timestamp = str(NOW + skew)
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": timestamp,
             "X-Slack-Signature": sign(secret, timestamp, body),
         }
-        return await self.http.post(path, content=body, headers=headers)
+        response = await self.http.post(path, content=body, headers=headers)
+        await self.door.settle()  # what the answer started in the background is done
+        return response
 
     async def interact(self, payload: dict[str, Any], **kw: Any) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
         return await self.signed("/slack/interactions", body, **kw)
 
-    async def click(self, slack_user: str, prompt: dict[str, Any], action_id: str, **kw: Any) -> httpx.Response:
+    async def click(
+        self, slack_user: str, prompt: dict[str, Any], action_id: str, team: str | None = None,
+        app: str | None = None, **kw: Any,
+    ) -> httpx.Response:  # fmt: skip
         button = next(
             e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id
         )
@@ -107,8 +120,13 @@ class Slack:
             "user": {"id": slack_user},
             "trigger_id": f"trigger-{uuid.uuid4().hex[:8]}",
             "container": {"type": "message", "message_ts": prompt["ts"], "channel_id": prompt["channel_id"]},
+            "message": {"ts": prompt["ts"], "text": prompt["text"], "blocks": prompt["blocks"]},
             "actions": [{"action_id": action_id, "value": button["value"], "action_ts": str(time.time())}],
         }
+        if team:
+            payload["team"] = {"id": team}
+        if app:
+            payload["api_app_id"] = app
         return await self.interact(payload, **kw)
 
     async def submit_reason(self, slack_user: str, view: dict[str, Any], reason: str) -> httpx.Response:
@@ -156,9 +174,10 @@ async def slack(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack
     settings = slack_settings(fake, database_url, task_queue)
     tokens = people.seed(database_url)
     app = create_app(settings, client=dev_env.client)
-    async with lifecycle_worker(dev_env.client, task_queue, database_url, SlackNotifier(settings)):
+    app.state.slack.clock = FixedClock(NOW)
+    async with worker_for(dev_env.client, task_queue, database_url, [SlackChannel(settings)]):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
-            yield Slack(Api(http, tokens), http, fake, database_url)
+            yield Slack(Api(http, tokens), http, fake, database_url, app.state.slack)
 
 
 async def new_case(slack: Slack, intake: dict[str, Any] | None = None, requester: str = REQ) -> str:
@@ -194,7 +213,11 @@ async def test_an_approver_takes_a_use_case_to_approved_entirely_from_slack(slac
         return any(u["ts"] == prompt["ts"] for u in slack.fake.called("chat.update"))
 
     await eventually(updated)
-    update = next(u for u in slack.fake.called("chat.update") if u["ts"] == prompt["ts"])
+    updates = [u for u in slack.fake.called("chat.update") if u["ts"] == prompt["ts"]]
+    recording = updates[0]["blocks"]  # shown at once, from the clicked message, buttons kept
+    assert "Recording your decision" in json.dumps(recording)
+    assert [b["type"] for b in recording if b["type"] == "actions"] == ["actions"]
+    update = updates[-1]
     assert "Approved by risk@example.com" in json.dumps(update["blocks"])
     assert not any(b["type"] == "actions" for b in update["blocks"])
 
@@ -251,6 +274,25 @@ async def test_refused_clicks_are_explained_privately_and_change_nothing(slack: 
     assert await slack.state(uc) == before
 
 
+async def test_requests_from_another_workspace_or_app_get_403_and_change_nothing(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    before = await slack.state(uc)
+    original = slack.door.settings
+    slack.door.settings = dataclasses.replace(original, slack_team_id="T0FAKE", slack_app_id="A0AIMS")
+    try:
+        for team, app in (("T0EVIL", "A0AIMS"), ("T0FAKE", "A0OTHER"), (None, None)):
+            assert (await slack.click("URISK", prompt, "aims_approve", team=team, app=app)).status_code == 403
+        body = urlencode({"command": "/aims", "text": "pending", "user_id": "URISK", "team_id": "T0EVIL"}).encode()
+        assert (await slack.signed("/slack/commands", body)).status_code == 403
+        assert await slack.state(uc) == before
+        assert (await slack.click("URISK", prompt, "aims_approve", team="T0FAKE", app="A0AIMS")).status_code == 200
+        decided = await slack.state(uc)
+        assert any(g["id"] == "v1-review-risk" and g["decided_by"] == RISK for g in decided["gates"])
+    finally:
+        slack.door.settings = original
+
+
 async def test_nobody_approves_their_own_use_case_from_slack(slack: Slack):
     uc = await new_case(slack, changed(code_assistant(), business_owner=OWNER), requester=RISK)
     prompt = await slack.prompt("USEC", uc, "v1-review-security")
@@ -258,7 +300,7 @@ async def test_nobody_approves_their_own_use_case_from_slack(slack: Slack):
     risk_value = prompt["blocks"][-1]["elements"][0]["value"].replace("v1-review-security", "v1-review-risk")
     prompt["blocks"][-1]["elements"][0]["value"] = risk_value
     await slack.click("URISK", prompt, "aims_approve")
-    assert "own use case" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+    assert "no self-approval" in slack.fake.called("chat.postEphemeral")[-1]["text"]
     assert not slack.prompts_to("URISK", uc)  # and they were never prompted
 
 
@@ -271,6 +313,48 @@ async def test_a_double_click_decides_once(slack: Slack):
     assert first.status_code == second.status_code == 200
     trail = (await slack.api.get(AIMS, f"/api/use-cases/{uc}/audit")).json()["events"]
     assert [e["data"]["gate_id"] for e in trail if e["type"] == "gate_decided"] == ["v1-review-risk"]
+    # Clicked again later, the same decision is answered as recorded, not refused as "not open".
+    refusals_before = len(slack.fake.called("chat.postEphemeral"))
+    await slack.click("URISK", prompt, "aims_approve")
+    assert len(slack.fake.called("chat.postEphemeral")) == refusals_before
+    final = [u for u in slack.fake.called("chat.update") if u["ts"] == prompt["ts"]][-1]
+    assert "Approved by risk@example.com" in json.dumps(final["blocks"])
+
+
+async def test_a_slack_fault_for_one_recipient_leaves_the_others_delivered(slack: Slack):
+    """The security officer's DM channel is gone: they are marked failed, everyone else is prompted."""
+    slack.fake.fail_for("chat.postMessage", channel="USEC", body={"ok": False, "error": "channel_not_found"})
+    try:
+        uc = await new_case(slack)
+        await slack.prompt("URISK", uc, "v1-review-risk")
+        await _check_only_security_failed(slack, uc)
+    finally:
+        slack.fake.channel_failures.clear()
+
+
+def slack_deliveries(slack: Slack, uc: str, kind: str | None = None) -> list[models.Delivery]:
+    with transaction(slack.database_url) as session:
+        query = (
+            select(models.Delivery)
+            .join(models.Notification, models.Notification.id == models.Delivery.notification_id)
+            .where(models.Notification.use_case_id == uc, models.Delivery.channel == "slack")
+        )
+        if kind:
+            query = query.where(models.Notification.kind == kind)
+        return list(session.scalars(query))
+
+
+def settled(deliveries: list[models.Delivery]) -> bool:
+    """Every delivery sent, or refused for good (someone in the cast may have no Slack account)."""
+    return bool(deliveries) and all(d.delivered_at is not None or d.error for d in deliveries)
+
+
+async def _check_only_security_failed(slack: Slack, uc: str) -> None:
+    done = await eventually(lambda: d if settled(d := slack_deliveries(slack, uc, "gate_request")) else None)
+    by_recipient = {row.notification.recipient: row for row in done}
+    assert by_recipient[SECURITY].error == "channel_not_found" and by_recipient[SECURITY].delivered_at is None
+    assert by_recipient[RISK].delivered_at is not None and by_recipient[RISK].error is None
+    assert not slack.prompts_to("USEC", uc)
 
 
 async def test_a_stale_button_from_an_earlier_version_is_refused(slack: Slack):
@@ -279,12 +363,13 @@ async def test_a_stale_button_from_an_earlier_version_is_refused(slack: Slack):
     await slack.api.ok(REQ, f"/api/use-cases/{uc}/revisions", {"intake": changed(code_assistant(), purpose="v2")})
     await slack.click("URISK", old_prompt, "aims_approve")
     assert "stale" in slack.fake.called("chat.postEphemeral")[-1]["text"]
-    # Once the new version's prompts go out, the old prompt loses its buttons.
-    await slack.prompt("URISK", uc, "v2-review-risk")
+    # The revision goes back to assessment (P3), and the old prompt loses its buttons at once.
     superseded = await eventually(
         lambda: [u for u in slack.fake.called("chat.update") if u["ts"] == old_prompt["ts"]]
     )
     assert "Superseded" in json.dumps(superseded[-1]["blocks"])
+    await slack.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    await slack.prompt("URISK", uc, "v2-review-risk")
     state = await slack.state(uc)
     assert state["version"] == 2 and all(g["state"] == "open" for g in state["gates"] if g["kind"] == "review")
 
@@ -353,7 +438,7 @@ async def test_slacks_published_signature_vector(
 ):
     settings = slack_settings(fake, database_url, "unused", slack_signing_secrets=("rotated-out-old-secret-0", SLACK_VECTOR_SECRET))
     app = create_app(settings, client=dev_env.client)
-    app.state.slack_clock = FixedClock(clock)
+    app.state.slack.clock = FixedClock(clock)
     headers = {"X-Slack-Request-Timestamp": "1531420618", "X-Slack-Signature": SLACK_VECTOR_SIGNATURE}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
         response = await http.post("/slack/commands", content=body, headers=headers)
@@ -397,12 +482,7 @@ async def test_slack_being_down_delays_messages_but_never_blocks_the_lifecycle(s
     response = await slack.api.decide(AIMS, uc, "v1-final-aims_owner")
     assert response.status_code == 200 and response.json()["status"] == "approved"
 
-    def decision_delivered() -> bool:
-        with transaction(slack.database_url) as session:
-            rows = session.scalars(select(models.Notification).where(models.Notification.use_case_id == uc)).all()
-            return bool(rows) and all(r.delivered_at is not None for r in rows)
-
-    await eventually(decision_delivered)
+    await eventually(lambda: settled(slack_deliveries(slack, uc)))
     # The prompt went out late, with the gate already decided: it asks nothing.
     assert not slack.prompts_to("UAIMS", uc)
 
@@ -428,36 +508,23 @@ def test_slack_errors_are_classified(fake: FakeSlack, database_url: str):
 
 async def test_a_retried_delivery_reconciles_instead_of_posting_twice(slack: Slack):
     uc = await new_case(slack, invoice_ocr())
-    await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
-
-    def recorded() -> bool:
-        with transaction(slack.database_url) as session:
-            return session.scalar(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)) is not None
-
-    await eventually(recorded)  # the worker's own delivery has committed
-    notifier = SlackNotifier(slack_settings(slack.fake, slack.database_url, "unused"))
+    prompt = await slack.prompt("UAIMS", uc, "v1-final-aims_owner")
+    with transaction(slack.database_url) as session:
+        row = queries.get_use_case(session, uc)
+        assert row is not None
+        use_case = use_case_summary(row, "https://aims.example")
+        gate = gate_summary(queries.gate_with_decision(session, uc, "v1-final-aims_owner") or {}, use_case)
+    key = prompt["metadata"]["event_payload"]["key"]
+    delivery = Delivery(
+        notice_key=key, kind="gate_request", subject="again", use_case=use_case, gate=gate, offers=["decide", "open"],
+        recipient=Recipient(email=AIMS, name="Aims", slack_user_id="UAIMS"),
+    )  # fmt: skip
+    channel = SlackChannel(slack_settings(slack.fake, slack.database_url, "unused"))
     posts_before = len(slack.fake.called("chat.postMessage"))
-
-    def redeliver_after_lost_commit() -> None:
-        with transaction(slack.database_url) as session:
-            row = session.scalar(
-                select(models.Notification).where(
-                    models.Notification.use_case_id == uc, models.Notification.kind == "gate_request"
-                )
-            )
-            # The commit that recorded the post "failed": forget it, as a crashed attempt would.
-            for message in session.scalars(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)):
-                session.delete(message)
-            session.flush()
-            user = session.scalar(select(models.User).where(models.User.email == AIMS))
-            notifier.deliver(session, row, user)
-            found = session.scalars(select(models.SlackMessage).where(models.SlackMessage.use_case_id == uc)).all()
-            assert len(found) == 1
-            session.rollback()
-
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=2)
-    env.run(redeliver_after_lost_commit)
+    env.info = dataclasses.replace(env.info, attempt=2)  # the attempt that posted died before its commit
+    found = env.run(channel.deliver, delivery)
+    assert found == f"{prompt['channel_id']}:{prompt['ts']}"
     assert len(slack.fake.called("chat.postMessage")) == posts_before
     assert slack.fake.called("conversations.history")
 
@@ -497,12 +564,12 @@ def posts(fake: FakeSlack, channel_or_user: str, use_case_id: str) -> list[dict[
 async def skipping_flow(
     time_env: WorkflowEnvironment, database_url: str, fake: FakeSlack, task_queue: str
 ) -> AsyncIterator[Any]:
-    """A use case driven on the time-skipping server by a worker whose notifier is Slack."""
-    from tests.test_workflow import Flow
+    """A use case driven on the time-skipping server by a worker whose channel is Slack."""
+    from tests.flow import Flow
 
     people.seed(database_url)
     settings = slack_settings(fake, database_url, task_queue)
-    async with lifecycle_worker(time_env.client, task_queue, database_url, SlackNotifier(settings), settings=settings):
+    async with worker_for(time_env.client, task_queue, database_url, [SlackChannel(settings)]):
         yield Flow(time_env, task_queue, database_url)
 
 
@@ -543,7 +610,7 @@ async def test_reminders_and_escalations_reach_people_without_anyone_looking(
 
 
 async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack):
-    from aims.runtime import ensure_digest_schedule
+    from aims.cli.worker import ensure_digest_schedule
 
     settings = slack_settings(fake, database_url, f"digest-{uuid.uuid4()}")
     await ensure_digest_schedule(dev_env.client, settings)
@@ -566,3 +633,18 @@ async def test_review_due_and_overdue_reach_the_business_owner_in_slack(skipping
     assert await eventually(lambda: [m for m in posts(fake, "UOWNER", flow.id) if "overdue" in m["text"]])
     assert await eventually(lambda: [m for m in posts(fake, "UAIMS", flow.id) if "overdue" in m["text"]])
     assert await eventually(lambda: [m for m in posts(fake, "C0GOV", flow.id) if "overdue" in m["text"]])
+
+
+def test_the_recording_note_goes_above_the_buttons_of_that_gate_only():
+    use_case = UseCaseSummary(
+        id="uc", name="OCR", status="in_review", version=1, aims_tier="T1", regulatory_category="minimal",
+        requester=REQ, business_owner=OWNER, purpose="p", triggered_rules=[], link="https://aims.example/use-cases/uc",
+    )  # fmt: skip
+    gate = GateSummary(id="v1-final-aims_owner", role="aims_owner", kind="approval", version=1, state="open",
+                       link=use_case.link)  # fmt: skip
+    prompt = blocks.as_dicts(blocks.gate_prompt(use_case, gate)[1])
+    noted = blocks.with_note(prompt, gate.id, blocks.RECORDING)
+    assert noted is not None and len(noted) == len(prompt) + 1
+    assert noted[-2]["block_id"] == f"aims_note:{gate.id}" and noted[-1]["block_id"] == f"aims_actions:{gate.id}"
+    assert blocks.with_note(noted, gate.id, "again") is not None and len(blocks.with_note(noted, gate.id, "x")) == len(noted)
+    assert blocks.with_note(prompt, "v1-review-risk", blocks.RECORDING) is None  # not this gate's prompt

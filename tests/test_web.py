@@ -6,6 +6,7 @@ import contextlib
 import json
 import dataclasses
 import re
+from ipaddress import ip_network
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from aims.runtime import lifecycle_worker
+from tests.conftest import worker_for
 from api.app import create_app
 from api.web import intake_form
 from tests import people
@@ -32,9 +33,15 @@ class Web:
     @contextlib.asynccontextmanager
     async def signed_in(self, email: str) -> AsyncIterator[httpx.AsyncClient]:
         async with self.browser() as client:
-            response = await client.post("/sign-in", data={"token": self.api.tokens[email]})
+            response = await sign_in(client, self.api.tokens[email])
             assert response.status_code == 303
             yield client
+
+
+async def sign_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """The sign-in form as a browser sends it: with the token of the form it was shown."""
+    form = await client.get("/sign-in")
+    return await client.post("/sign-in", data={"token": token, "csrf": csrf_of(form.text)})
 
 
 def csrf_of(html: str) -> str:
@@ -45,9 +52,13 @@ def csrf_of(html: str) -> str:
 async def web(dev_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[Web]:
     task_queue = f"web-{uuid.uuid4()}"
     tokens = people.seed(database_url)
-    settings = dataclasses.replace(settings_for(database_url, task_queue), trusted_email_header="X-Forwarded-Email")
+    # httpx's in-process transport comes from 127.0.0.1: here, the trusted proxy.
+    settings = dataclasses.replace(
+        settings_for(database_url, task_queue), trusted_email_header="X-Forwarded-Email",
+        trusted_proxies=(ip_network("127.0.0.1/32"),),
+    )  # fmt: skip
     app = create_app(settings, client=dev_env.client)
-    async with lifecycle_worker(dev_env.client, task_queue, database_url):
+    async with worker_for(dev_env.client, task_queue, database_url):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
             yield Web(app, Api(http, tokens))
 
@@ -63,14 +74,14 @@ async def test_pages_need_sign_in_and_bad_tokens_or_forged_cookies_are_refused(w
         for page in ("/", "/use-cases", "/approvals", "/stalled"):
             response = await browser.get(page)
             assert response.status_code == 303 and response.headers["location"] == "/sign-in"
-        assert (await browser.post("/sign-in", data={"token": "nope"})).status_code == 401
+        assert (await sign_in(browser, "nope")).status_code == 401
         browser.cookies.set("aims_session", "eyJlbWFpbCI6ICJhaW1zQGV4YW1wbGUuY29tIn0=.forged")
         assert (await browser.get("/")).status_code == 303
 
 
 async def test_sign_in_sets_an_httponly_cookie_and_shows_the_dashboard(web: Web):
     async with web.browser() as browser:
-        response = await browser.post("/sign-in", data={"token": web.api.tokens[REQ]})
+        response = await sign_in(browser, web.api.tokens[REQ])
         assert "httponly" in response.headers["set-cookie"].lower()
         page = await browser.get("/")
         assert page.status_code == 200 and "Hello Req" in page.text and "My use cases" in page.text
@@ -220,4 +231,9 @@ async def test_a_revision_through_the_form_restarts_the_gates(web: Web):
         done = await browser.post("/use-cases/new", data=form_data(answers))
         assert done.status_code == 303 and "Revision%20submitted" in done.headers["location"]
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
-    assert state["version"] == 2 and state["status"] == "in_review"
+    assert state["version"] == 2 and state["status"] == "assessment"  # assessed again before the gates (P3)
+    draft = (await web.api.get(OWNER, f"/api/use-cases/{uc}/assessment/draft")).json()
+    assert draft == ASSESSMENT | {"risks": [ASSESSMENT["risks"][0] | {"treatment_plan": "Human review of samples"}],
+                                  "impacts": [ASSESSMENT["impacts"][0] | {"mitigation": ""}]}  # fmt: skip
+    state = await web.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", draft)  # resubmitted unchanged
+    assert state["status"] == "in_review" and state["assessment_version"] == 2

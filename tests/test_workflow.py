@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from aims import audit
-from aims.domain import actions, lifecycle
+from aims.domain import actions, commands
 from aims.domain.durations import Duration
-from aims.domain.lifecycle import Actor
-from aims.domain.messages import LifecycleInput, workflow_id
-from aims.persistence import models, repository
+from aims.domain.messages import workflow_id
+from aims.domain.state import Actor
+from aims.persistence import chains, models, queries
 from aims.persistence.db import transaction
-from aims.runtime import lifecycle_worker
 from tests import people
-from tests.intakes import ASSESSMENT, CHECKLIST, REVIEW_CONTINUE, SIGNOFF, changed, code_assistant, invoice_ocr
-from tests.people import AIMS, EXEC, LEGAL, OWNER, REQ, RISK, SECURITY
+from tests.conftest import worker_for
+from tests.flow import Flow
+from tests.intakes import CHECKLIST, REVIEW_CONTINUE, SIGNOFF, changed, code_assistant, invoice_ocr
+from tests.people import AIMS, LEGAL, OWNER, REQ, RISK, SECURITY
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,89 +30,8 @@ def cast(database_url: str) -> None:
 
 @pytest.fixture
 async def flow(time_env: WorkflowEnvironment, database_url: str, task_queue: str):
-    async with lifecycle_worker(time_env.client, task_queue, database_url):
+    async with worker_for(time_env.client, task_queue, database_url):
         yield Flow(time_env, task_queue, database_url)
-
-
-class Flow:
-    """Drives one use case the way the API does: start, then Updates carrying the actor."""
-
-    def __init__(self, env: WorkflowEnvironment, task_queue: str, database_url: str):
-        self.env, self.task_queue, self.database_url = env, task_queue, database_url
-        self.handle: WorkflowHandle | None = None
-        self.id = ""
-
-    async def start(self, intake: dict[str, Any], requester: Actor = REQ) -> dict[str, Any]:
-        self.id = str(uuid.uuid4())
-        self.handle = await self.env.client.start_workflow(
-            "UseCaseLifecycle",
-            LifecycleInput(use_case_id=self.id, requester=requester.email, intake=intake),
-            id=workflow_id(self.id),
-            task_queue=self.task_queue,
-        )
-        return await self.update("sync")
-
-    async def update(self, name: str, *args: Any, id: str | None = None) -> dict[str, Any]:
-        handle = self.env.client.get_workflow_handle(workflow_id(self.id))
-        return await handle.execute_update(name, args=list(args), id=id, result_type=dict)
-
-    async def decide(self, actor: Actor, gate: str, decision: str = "approve", comment: str = "", **kw: Any):
-        body = actions.GateDecision(decision=decision, comment=comment)
-        return await self.update("decide_gate", lifecycle.DecideGate(actor=actor, gate_id=gate, body=body, **kw))
-
-    async def assess(self, actor: Actor = OWNER):
-        command = lifecycle.SubmitAssessment(actor=actor, assessment=actions.Assessment.model_validate(ASSESSMENT))
-        return await self.update("submit_assessment", command)
-
-    async def sign_off(self, body: dict[str, Any] = SIGNOFF, actor: Actor = OWNER):
-        command = lifecycle.SignOffCommand(actor=actor, body=actions.SignOff.model_validate(body))
-        return await self.update("sign_off", command)
-
-    async def revise(self, intake: dict[str, Any], actor: Actor = REQ, reason: str = "fix"):
-        return await self.update("revise_intake", lifecycle.ReviseIntake(actor=actor, intake=intake, reason=reason))
-
-    async def review(self, answer: dict[str, Any] = REVIEW_CONTINUE, actor: Actor = OWNER):
-        command = lifecycle.SubmitReview(actor=actor, body=actions.ReviewAnswer.model_validate(answer))
-        return await self.update("submit_review", command)
-
-    async def incident(self, severity: str, actor: Actor = REQ):
-        body = actions.Incident(severity=severity, description=f"{severity} incident")
-        return await self.update("report_incident", lifecycle.ReportIncident(actor=actor, body=body))
-
-    async def state(self) -> dict[str, Any]:
-        return await self.update("sync")
-
-    def row(self) -> models.UseCase:
-        with transaction(self.database_url) as session:
-            row = repository.get_use_case(session, self.id)
-            assert row is not None
-            return row
-
-    def notices(self, recipient: str, kind: str) -> list[models.Notification]:
-        with transaction(self.database_url) as session:
-            rows = repository.notifications_for(session, recipient, use_case_id=self.id)
-            return [row for row in rows if row.kind == kind]
-
-    async def refused(self, code: str, coroutine) -> str:
-        with pytest.raises(WorkflowUpdateFailedError) as error:
-            await coroutine
-        cause = error.value.cause
-        assert getattr(cause, "type", None) == code, cause
-        return str(cause)
-
-    async def to_production(self, intake: dict[str, Any]) -> dict[str, Any]:
-        await self.start(intake)
-        state = await self.assess()
-        while state["status"] == "in_review":
-            gate = next(g for g in state["gates"] if g["state"] == "open")
-            state = await self.decide(_decider(gate["role"]), gate["id"])
-        assert state["status"] == "approved"
-        return await self.sign_off()
-
-
-def _decider(role: str) -> Actor:
-    return {"risk": RISK, "security": SECURITY, "legal": LEGAL, "executive": EXEC, "aims_owner": AIMS,
-            "privacy": people.PRIVACY}[role]  # fmt: skip
 
 
 def _open(state: dict[str, Any]) -> list[str]:
@@ -153,8 +70,8 @@ async def test_t2_use_case_goes_from_intake_to_production(flow: Flow):
     assert Duration.parse("P3M").after(_dt(state["in_production_since"])) == _dt(state["next_review_due"])
 
     with transaction(flow.database_url) as session:
-        events = repository.audit_events(session, flow.id)
-        assert audit.verify_chain(events) == (True, None)
+        events = chains.events(session, flow.id)
+        assert chains.verify(session, flow.id).verified
         decisions = session.scalars(select(models.GateDecision).where(models.GateDecision.use_case_id == flow.id))
         assert len(list(decisions)) == 3
         assert [e.type for e in events][:3] == ["intake_submitted", "classified", "status_changed"]
@@ -178,7 +95,7 @@ async def test_refused_decisions_change_nothing(flow: Flow):
     before = await flow.assess()
     owner_with_role = Actor(email="owner@example.com", roles=["risk"])
     requester_with_role = Actor(email="req@example.com", roles=["risk"])
-    assert "own use case" in await flow.refused("forbidden", flow.decide(owner_with_role, "v1-review-risk"))
+    assert "no self-approval" in await flow.refused("forbidden", flow.decide(owner_with_role, "v1-review-risk"))
     await flow.refused("forbidden", flow.decide(requester_with_role, "v1-review-risk"))
     await flow.refused("forbidden", flow.decide(SECURITY, "v1-review-risk"))
     await flow.refused("invalid", flow.decide(RISK, "v1-review-risk", "reject"))
@@ -213,11 +130,14 @@ async def test_request_changes_then_revision_restarts_every_gate(flow: Flow):
 
     await flow.refused("forbidden", flow.revise(code_assistant(), actor=RISK))
     state = await flow.revise(changed(code_assistant(), purpose="Pinned to m-large-2026"))
-    assert state["version"] == 2 and state["status"] == "in_review"
+    # P3: the new version is assessed on its own before its gates open.
+    assert state["version"] == 2 and state["status"] == "assessment" and _open(state) == []
+    await flow.refused("conflict", flow.decide(SECURITY, "v1-review-security"))  # superseded version
+    state = await flow.assess()
+    assert state["status"] == "in_review"
     assert _open(state) == ["v2-review-risk", "v2-review-security"]
     # A decision made on version 1 is stale.
     await flow.refused("conflict", flow.decide(RISK, "v2-review-risk", version=1))
-    await flow.refused("not_found", flow.decide(SECURITY, "v1-review-security"))
     with transaction(flow.database_url) as session:
         versions = session.scalars(select(models.IntakeVersion).where(models.IntakeVersion.use_case_id == flow.id))
         assert [v.version for v in versions] == [1, 2]
@@ -229,7 +149,8 @@ async def test_revision_reclassifies(flow: Flow):
     await flow.start(invoice_ocr())
     await flow.assess()
     state = await flow.revise(changed(invoice_ocr(), accuracy__worst_consequence="harm_to_health_safety_or_rights"))
-    assert state["classification"]["aims_tier"] == "T3_HIGH"
+    assert state["classification"]["aims_tier"] == "T3_HIGH" and state["status"] == "assessment"
+    state = await flow.assess()
     assert _open(state) == ["v2-review-legal", "v2-review-risk", "v2-review-security"]
 
 
@@ -321,7 +242,7 @@ async def test_three_years_of_quarterly_reviews_with_bounded_history(flow: Flow)
     history = await handle.fetch_history()
     assert len(history.events) < 120
     with transaction(flow.database_url) as session:
-        assert audit.verify_chain(repository.audit_events(session, flow.id)) == (True, None)
+        assert chains.verify(session, flow.id).verified
         reviews = session.scalars(select(models.Review).where(models.Review.use_case_id == flow.id)).all()
         assert len(reviews) == 12 and all(r.completed_at for r in reviews)
 
@@ -345,7 +266,9 @@ async def test_review_with_material_change_goes_back_to_revision_and_gates(flow:
     state = await flow.review(answer)  # an owner-initiated review, before it is due
     assert state["status"] == "changes_requested" and "data" in state["status_reason"]
     state = await flow.revise(changed(invoice_ocr(), data__sources=["internal_systems", "customer_provided"]))
-    assert state["status"] == "in_review" and state["version"] == 2
+    assert state["status"] == "assessment" and state["version"] == 2
+    state = await flow.assess()
+    assert state["status"] == "in_review" and _open(state) == ["v2-final-aims_owner"]
 
 
 # ---------------------------------------------------------------- incidents, material change, decommission
@@ -355,20 +278,38 @@ async def test_incidents(flow: Flow):
     await flow.to_production(invoice_ocr())
     state = await flow.incident("minor")
     assert state["status"] == "in_production" and state["incidents"] == 1
+    assert not flow.notices("exec@example.com", "incident")
     state = await flow.incident("major")
     assert state["status"] == "under_review" and state["review"]["trigger"] == "incident"
-    state = await flow.incident("serious")
+    state = await flow.incident("serious", actor=OWNER)  # the business owner suspends at once
     assert state["status"] == "suspended"
-    assert flow.notices("exec@example.com", "incident")
+    assert flow.notices("exec@example.com", "suspended")
     state = await flow.review()
     assert state["status"] == "suspended"
     state = await flow.decide(AIMS, _open(state)[0])
     assert state["status"] == "in_production" and not state["suspended"]
 
 
+async def test_serious_incident_from_anyone_else_is_triaged_by_the_aims_owner(flow: Flow):
+    await flow.to_production(invoice_ocr())
+    state = await flow.incident("serious", actor=REQ)  # the requester is not the owner
+    assert state["status"] == "in_production" and not state["suspended"]
+    triage = _open(state)
+    assert triage == ["v1-incident1-triage"]
+    assert flow.notices("aims@example.com", "gate_request") and flow.notices("risk@example.com", "incident")
+    await flow.refused("invalid", flow.decide(AIMS, triage[0], "reject"))  # keeping it running needs a reason
+    state = await flow.decide(AIMS, triage[0], "reject", "False alarm: a test account")
+    assert state["status"] == "in_production" and not state["suspended"]
+    state = await flow.incident("serious", actor=REQ)
+    state = await flow.decide(AIMS, _open(state)[0])  # approve = suspend now
+    assert state["status"] == "suspended" and state["review"]["trigger"] == "incident"
+
+
 async def test_material_change_in_production_needs_gates_and_signoff_again(flow: Flow):
     await flow.to_production(invoice_ocr())
     state = await flow.revise(changed(invoice_ocr(), purpose="Also reads receipts"), actor=OWNER)
+    assert state["status"] == "assessment" and state["signoff"] is None
+    state = await flow.assess()
     assert state["status"] == "in_review" and _open(state) == ["v2-final-aims_owner"]
     state = await flow.decide(AIMS, "v2-final-aims_owner")
     assert state["status"] == "approved"
@@ -378,19 +319,16 @@ async def test_material_change_in_production_needs_gates_and_signoff_again(flow:
 
 async def test_decommission_checklist_then_aims_owner_retires(flow: Flow):
     await flow.to_production(invoice_ocr())
-    state = await flow.update(
-        "request_decommission",
-        lifecycle.RequestDecommission(actor=OWNER, body=actions.DecommissionRequest(reason="Replaced by vendor OCR")),
+    state = await flow.act(
+        commands.RequestDecommission(actor=OWNER, body=actions.DecommissionRequest(reason="Replaced by vendor OCR"))
     )
     assert state["status"] == "decommissioning"
     partial = actions.DecommissionChecklist.model_validate(CHECKLIST | {"records_kept": False})
-    message = await flow.refused("invalid", flow.update("confirm_checklist", lifecycle.ConfirmChecklist(
-        actor=OWNER, body=partial)))  # fmt: skip
+    message = await flow.refused("invalid", flow.act(commands.ConfirmChecklist(actor=OWNER, body=partial)))
     assert "records_kept" in message
     checklist = actions.DecommissionChecklist.model_validate(CHECKLIST)
-    await flow.refused("forbidden", flow.update("confirm_checklist", lifecycle.ConfirmChecklist(actor=REQ,
-                                                                                              body=checklist)))
-    state = await flow.update("confirm_checklist", lifecycle.ConfirmChecklist(actor=OWNER, body=checklist))
+    await flow.refused("forbidden", flow.act(commands.ConfirmChecklist(actor=REQ, body=checklist)))
+    state = await flow.act(commands.ConfirmChecklist(actor=OWNER, body=checklist))
     gate = _open(state)[0]
     assert "decommission" in gate
     state = await flow.decide(AIMS, gate)
@@ -408,10 +346,10 @@ async def test_request_ids_are_deduplicated_across_continue_as_new(flow: Flow):
     await flow.review()
     gate = _open(await flow.state())[0]
     body = actions.GateDecision(decision="approve")
-    command = lifecycle.DecideGate(actor=AIMS, gate_id=gate, body=body)
-    first = await flow.update("decide_gate", command, id="click-123")
+    command = commands.DecideGate(actor=AIMS, gate_id=gate, body=body)
+    first = await flow.act(command, id="click-123")
     await flow.env.sleep(timedelta(hours=1))  # the run continues as new meanwhile
-    again = await flow.update("decide_gate", command, id="click-123")
+    again = await flow.act(command, id="click-123")
     assert again["reviews_completed"] == first["reviews_completed"] == 1
     with transaction(flow.database_url) as session:
         decisions = session.scalars(
@@ -420,3 +358,22 @@ async def test_request_ids_are_deduplicated_across_continue_as_new(flow: Flow):
             )
         ).all()
         assert len(decisions) == 1
+
+
+async def test_a_reassessment_escalates_and_shows_in_the_stalled_view(flow: Flow):
+    """The defect: a due review answered `reassess` left the use case waiting with no deadline."""
+    state = await flow.to_production(invoice_ocr())
+    await flow.env.sleep(_dt(state["next_review_due"]) - _dt(state["updated_at"]) + timedelta(hours=1))
+    state = await flow.review(REVIEW_CONTINUE | {"proposal": "reassess"})
+    assert state["status"] == "changes_requested"
+    assert [(w["kind"], w["ref"]) for w in state["waiting"]] == [("stage", "changes_requested")]
+    await flow.env.sleep(timedelta(days=5, hours=1))
+    assert flow.notices("owner@example.com", "stage_reminder") and flow.notices("req@example.com", "stage_reminder")
+    await flow.env.sleep(timedelta(days=5))
+    assert flow.notices("aims@example.com", "stage_stalled")
+    with transaction(flow.database_url) as session:
+        stalled = [item for item in queries.stalled(session) if item["use_case_id"] == flow.id]
+    assert [(item["kind"], item["label"]) for item in stalled] == [("stage", "changes requested")]
+    await flow.env.sleep(timedelta(days=10))
+    assert flow.notices("exec@example.com", "stage_escalated")
+    assert (await flow.state())["status"] == "changes_requested"  # waiting, never decided by the clock

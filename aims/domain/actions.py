@@ -1,27 +1,29 @@
-"""What people submit to a running use case: small typed models, validated at the edge."""
+"""What people submit to a running use case: small typed bodies, validated at the edge."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from aims.domain.annex_a import ANNEX_A_CONTROLS
+from aims.domain.bounds import (
+    DOCUMENT_LIMIT_SCHEMA,
+    DOCUMENT_MAX_BYTES,
+    RequiredShortText,
+    RequiredText,
+    Text,
+    Url,
+    bounded_list,
+    check_document_size,
+)
 from aims.domain.intake import YNU, Operations
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Score = Annotated[int, Field(ge=1, le=5)]
-
-
-def _control(value: str) -> str:
-    if value not in ANNEX_A_CONTROLS:
-        raise ValueError(f"{value!r} is not an ISO/IEC 42001 Annex A control id (e.g. A.6.2.4)")
-    return value
-
-
-ControlId = Annotated[str, AfterValidator(_control)]
+# The 38 ISO/IEC 42001 Annex A control ids, as an enum in the schema.
+ControlId = Literal[tuple(ANNEX_A_CONTROLS)]  # type: ignore[valid-type]
+RuleId = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,4}-\d{1,3}$", max_length=12)]
 
 
 class Body(BaseModel):
@@ -36,13 +38,13 @@ class Risk(Body):
     impact: Score
     treatment: Literal["mitigate", "avoid", "transfer", "accept"]
     treatment_plan: Text = ""
-    controls: list[ControlId] = Field(default_factory=list)
+    controls: list[ControlId] = bounded_list(default_factory=list, max_items=len(ANNEX_A_CONTROLS))
 
 
 class Impact(Body):
     """One consequence for people or society (ISO/IEC 42001 6.1.4, ISO/IEC 42005)."""
 
-    stakeholder: RequiredText
+    stakeholder: RequiredShortText
     description: RequiredText
     severity: Score
     likelihood: Score
@@ -50,10 +52,24 @@ class Impact(Body):
 
 
 class Assessment(Body):
-    risks: list[Risk] = Field(min_length=1)
-    stakeholders: list[RequiredText] = Field(min_length=1)
-    impacts: list[Impact] = Field(min_length=1)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            **DOCUMENT_LIMIT_SCHEMA,
+            "description": f"The risk and impact assessment; at most {DOCUMENT_MAX_BYTES:,} bytes as JSON.",
+        },
+    )
+
+    risks: list[Risk] = bounded_list(min_length=1)
+    stakeholders: list[RequiredShortText] = bounded_list(min_length=1)
+    impacts: list[Impact] = bounded_list(min_length=1)
     conclusion: RequiredText
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> Assessment:
+        check_document_size(self, "assessment")
+        return self
 
 
 class GateDecision(Body):
@@ -62,15 +78,29 @@ class GateDecision(Body):
 
 
 class BlockerResolution(Body):
-    evidence_url: RequiredText
+    evidence_url: Url
     note: RequiredText
 
 
 class SignOff(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            **DOCUMENT_LIMIT_SCHEMA,
+            "description": f"The deployment sign-off; at most {DOCUMENT_MAX_BYTES:,} bytes as JSON.",
+        },
+    )
+
     operations: Operations = Field(default_factory=Operations)
-    blocker_resolutions: dict[str, BlockerResolution] = Field(default_factory=dict)
-    controls_in_place: list[ControlId] = Field(min_length=1)
+    blocker_resolutions: dict[RuleId, BlockerResolution] = Field(default_factory=dict, max_length=10)
+    controls_in_place: list[ControlId] = bounded_list(min_length=1, max_items=len(ANNEX_A_CONTROLS))
     comment: Text = ""
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> SignOff:
+        check_document_size(self, "sign-off")
+        return self
 
 
 class MaterialChange(Body):
@@ -85,7 +115,7 @@ class MaterialChange(Body):
 
 class ReviewAnswer(Body):
     material_change: MaterialChange
-    incidents_since_last_review: Annotated[int, Field(ge=0)]
+    incidents_since_last_review: Annotated[int, Field(ge=0, le=100_000)]
     kpis: Literal["ok", "degraded"]
     proposal: Literal["continue", "reassess", "decommission"]
     comment: Text = ""

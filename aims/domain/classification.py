@@ -134,9 +134,16 @@ def _category(intake: Intake) -> tuple[Category, list[str], set[str]]:
     annex_iii = set(intake.high_risk.annex_iii_uses) - {"none"}
     yes = [key for key in _PROHIBITED_PRACTICES if getattr(screen, key) == "yes"]
     unsure = [key for key in _PROHIBITED_PRACTICES if getattr(screen, key) == "unsure"]
-    if yes == ["emotion_recognition_work_or_education"] and screen.emotion_recognition_medical_or_safety == "yes":
-        # Medical or safety reasons take it out of Art. 5(1)(f) and into Annex III point 1(c).
-        yes, annex_iii = [], annex_iii | {"iii_1c"}
+    if yes == ["emotion_recognition_work_or_education"]:
+        exception = screen.emotion_recognition_medical_or_safety
+        if exception == "yes":
+            # Medical or safety reasons take it out of Art. 5(1)(f) and into Annex III point 1(c).
+            yes, annex_iii = [], annex_iii | {"iii_1c"}
+        elif exception == "unsure":
+            # Whether the exception applies is for legal to decide (contract §2.1 rule 1).
+            reasons = ["prohibited.emotion_recognition_work_or_education=yes",
+                       "prohibited.emotion_recognition_medical_or_safety=unsure"]  # fmt: skip
+            return "LEGAL_HOLD", reasons, annex_iii
     if yes:
         return "PROHIBITED", [f"prohibited.{key}=yes" for key in yes], annex_iii
     if unsure:

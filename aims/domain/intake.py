@@ -12,9 +12,20 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from aims.domain.bounds import (
+    DOCUMENT_LIMIT_SCHEMA,
+    DOCUMENT_MAX_BYTES,
+    EMAIL_MAX,
+    Name,
+    RequiredShortText,
+    RequiredText,
+    ShortText,
+    Text,
+    bounded_list,
+    check_document_size,
+)
+
 YNU = Literal["yes", "no", "unsure"]
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -26,7 +37,7 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, StringConstraints(max_length=EMAIL_MAX), AfterValidator(_email)]
 
 
 class Strict(BaseModel):
@@ -76,24 +87,24 @@ def _no_none_mix(values: list[str], field: str) -> list[str]:
 
 
 class Supplier(Strict):
-    name: RequiredText
-    model: Text = ""
+    name: RequiredShortText
+    model: ShortText = ""
     version_pinned: YNU
-    hosting_region: Text = ""
+    hosting_region: ShortText = ""
     gpai: YNU
 
 
 class Sourcing(Strict):
-    methods: list[SourcingMethod] = Field(min_length=1)
+    methods: list[SourcingMethod] = bounded_list(min_length=1, max_items=6)
     own_name_or_trademark: YNU
     substantial_modification: YNU
     gpai_provider: YNU
-    suppliers: list[Supplier] = Field(default_factory=list)
+    suppliers: list[Supplier] = bounded_list(default_factory=list, max_items=20)
     data_sent_to_supplier: Literal["none", "public", "internal", "confidential", "personal", "special_category"]
     dpa_signed: YNU
     supplier_may_train_on_our_data: YNU
     change_notification: YNU
-    supplier_docs: list[SupplierDoc] = Field(default_factory=list)
+    supplier_docs: list[SupplierDoc] = bounded_list(default_factory=list, max_items=4)
 
     @property
     def third_party(self) -> bool:
@@ -115,7 +126,7 @@ class Prohibited(Strict):
 class HighRisk(Strict):
     annex_i_product: YNU
     annex_i_third_party_conformity: YNU
-    annex_iii_uses: list[AnnexIIIUse] = Field(min_length=1)
+    annex_iii_uses: list[AnnexIIIUse] = bounded_list(min_length=1, max_items=26)
     profiling: YNU
     art6_3_derogation: Literal["none", "a", "b", "c", "d"]
     derogation_justification: Text = ""
@@ -137,7 +148,7 @@ class Transparency(Strict):
 
 
 class People(Strict):
-    affected_persons: list[AffectedPerson] = Field(min_length=1)
+    affected_persons: list[AffectedPerson] = bounded_list(min_length=1, max_items=11)
     exposure: Literal["internal_only", "business_customers", "consumers", "general_public"]
     people_per_year: Literal["under_100", "100_to_10k", "10k_to_1m", "over_1m"]
     decision_role: Literal[
@@ -151,7 +162,7 @@ class People(Strict):
     human_can_override: YNU
     contest_channel: YNU
     protected_characteristics: YNU
-    jurisdictions: list[RequiredText] = Field(min_length=1)
+    jurisdictions: list[RequiredShortText] = bounded_list(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> People:
@@ -160,8 +171,8 @@ class People(Strict):
 
 
 class Data(Strict):
-    personal_data: list[PersonalData] = Field(min_length=1)
-    sources: list[DataSource] = Field(min_length=1)
+    personal_data: list[PersonalData] = bounded_list(min_length=1, max_items=8)
+    sources: list[DataSource] = bounded_list(min_length=1, max_items=6)
     use: Literal["inference_only", "training_or_fine_tuning", "both"]
     dpia_status: Literal["not_needed", "needed_not_started", "in_progress", "done"]
     provenance_documented: YNU
@@ -203,7 +214,7 @@ class Security(Strict):
 class Operations(Strict):
     monitoring_plan: Text = ""
     kill_switch: YNU | Literal[""] = ""
-    incident_contact: Text = ""
+    incident_contact: ShortText = ""
     decommission_plan: Text = ""
 
     def missing_for_signoff(self) -> list[str]:
@@ -212,12 +223,21 @@ class Operations(Strict):
 
 
 class Intake(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            **DOCUMENT_LIMIT_SCHEMA,
+            "description": f"An AI use case intake; at most {DOCUMENT_MAX_BYTES:,} bytes as JSON.",
+        },
+    )
+
+    name: Name
     purpose: RequiredText
     benefits: Text = ""
     business_owner: Email
     technical_owner: Email | None = None
-    business_unit: Text = ""
+    business_unit: ShortText = ""
     lifecycle_stage: Literal["idea", "sandbox", "pilot", "production", "change_to_existing"]
     target_go_live: dt.date | None = None
     sourcing: Sourcing
@@ -229,6 +249,11 @@ class Intake(Strict):
     accuracy: Accuracy
     security: Security
     operations: Operations = Field(default_factory=Operations)
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> Intake:
+        check_document_size(self, "intake")
+        return self
 
     @model_validator(mode="before")
     @classmethod

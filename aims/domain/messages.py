@@ -1,37 +1,47 @@
-"""Contracts between the API, the lifecycle workflow and its activities (names and payloads)."""
+"""Contracts between the API, the use case workflow and its activities: names and small typed
+payloads. The workflow never ships a read model: it sends transitions and its slim state."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel
 
 from aims.domain.classification import Classification
-from aims.domain.lifecycle import Routing, Transition, UseCaseState
+from aims.domain.intake import Intake
 from aims.domain.policy import Timing
+from aims.domain.state import Routing, Status, Transition, UseCaseState
 
 WORKFLOW_TYPE = "UseCaseLifecycle"
 WORKFLOW_ID_PREFIX = "ai-use-case:"
 
+ACT_UPDATE = "act"
+SYNC_UPDATE = "sync"
+STATE_QUERY = "state"
 CLASSIFY_ACTIVITY = "classify_intake"
 RECORD_ACTIVITY = "record_transition"
 DELIVER_ACTIVITY = "deliver_notices"
+
+DIGEST_WORKFLOW_TYPE = "DailyDigest"
+DIGEST_ACTIVITY = "post_digest"
+DIGEST_SCHEDULE_ID = "aims-daily-digest"
 
 
 def workflow_id(use_case_id: str) -> str:
     return WORKFLOW_ID_PREFIX + use_case_id
 
 
-class LifecycleInput(BaseModel):
+class UseCaseInput(BaseModel):
     use_case_id: str
     requester: str
-    intake: dict[str, Any] | None = None
+    intake: Intake | None = None
     # Set when continuing as new: the state carried over from the previous run.
     state: UseCaseState | None = None
+    # Whether notices may be left undelivered by the previous run (true for runs started
+    # before this field existed), so the new run sweeps them.
+    sweep: bool = True
 
 
 class ClassifyRequest(BaseModel):
-    intake: dict[str, Any]
+    intake: Intake
 
 
 class ClassifyResult(BaseModel):
@@ -41,8 +51,14 @@ class ClassifyResult(BaseModel):
 
 
 class RecordRequest(BaseModel):
-    view: dict[str, Any]
+    state: UseCaseState
     transition: Transition
+
+
+class RecordResult(BaseModel):
+    written: bool
+    # Notices waiting for an external channel; the workflow starts a delivery only for these.
+    deliveries: int = 0
 
 
 class DeliverRequest(BaseModel):
@@ -50,6 +66,11 @@ class DeliverRequest(BaseModel):
     # None: every undelivered notice of the use case (a new run sweeps what the last one left).
     notice_keys: list[str] | None = None
 
-DIGEST_WORKFLOW_TYPE = "DailyDigest"
-DIGEST_ACTIVITY = "post_digest"
-DIGEST_SCHEDULE_ID = "aims-daily-digest"
+
+class Ack(BaseModel):
+    """What an Update answers: where the use case stands; the register has the rest."""
+
+    use_case_id: str
+    status: Status
+    version: int
+    transition_number: int

@@ -14,6 +14,9 @@ TIERS: tuple[str, ...] = ("T1_LOW", "T2_MEDIUM", "T3_HIGH", "T4_UNACCEPTABLE")
 Role = Literal["requester", "aims_owner", "risk", "privacy", "security", "legal", "executive", "admin"]
 ROLES: tuple[str, ...] = ("requester", "aims_owner", "risk", "privacy", "security", "legal", "executive", "admin")
 Condition = dict[str, Any]
+# The generation of the lifecycle rules a use case follows. 1: before promises P1–P8 (kept for
+# workflows that started then and replay); 2: stage SLAs, per-version assessments, triage.
+RULES_GENERATION = 2
 
 
 def tier_rank(tier: str) -> int:
@@ -39,6 +42,28 @@ class GateEscalation(_Data):
         if not 0 < self.reminder_at < self.stalled_at < self.executive_at:
             raise ValueError("need 0 < reminder_at < stalled_at < executive_at")
         return self
+
+
+class StageSla(_Data):
+    """How long each waiting status may last before its 50/100/200 % ladder runs (P2)."""
+
+    assessment: str = "P10D"
+    changes_requested: str = "P10D"
+    legal_hold: str = "P10D"
+    approved: str = "P30D"
+    suspended: str = "P5D"
+    decommissioning: str = "P30D"
+    incident_triage: str = "P1D"
+
+    @model_validator(mode="after")
+    def _durations(self) -> StageSla:
+        for value in self.model_dump().values():
+            _duration(value)
+        return self
+
+    def for_status(self, status: str) -> Duration | None:
+        value = getattr(self, status, None) if status in type(self).model_fields else None
+        return Duration.parse(value) if value else None
 
 
 class ReviewGate(_Data):
@@ -92,6 +117,11 @@ class Policy(_Data):
     gate_escalation: GateEscalation = GateEscalation()
     review_sla: str
     review_executive_after: str = "P30D"
+    stage_sla: StageSla = StageSla()
+    # One person decides at most one approval gate of a version (P1).
+    distinct_deciders: bool = True
+    # Who reads a use case's full detail: those involved and governance roles, or everyone.
+    detail_visibility: Literal["involved", "organisation"] = "involved"
     routing: Routing
     escalators: list[EscalatorRule]
     signoff_blockers: list[BlockerRule]
@@ -126,11 +156,15 @@ class Policy(_Data):
             gate_escalation=self.gate_escalation,
             review_sla=self.review_sla,
             review_executive_after=self.review_executive_after,
+            stage_sla=self.stage_sla,
+            distinct_deciders=self.distinct_deciders,
+            generation=RULES_GENERATION,
         )
 
 
 class Timing(_Data):
-    """The part of the policy a running lifecycle needs for its timers, carried in its state."""
+    """The part of the policy a running lifecycle needs, carried in its state: a use case
+    follows the rules it was classified under until a revision re-classifies it."""
 
     version: str
     review_interval: dict[str, str]
@@ -138,6 +172,10 @@ class Timing(_Data):
     gate_escalation: GateEscalation
     review_sla: str
     review_executive_after: str
+    # Absent in snapshots taken before the rules of generation 2 (see RULES_GENERATION).
+    stage_sla: StageSla | None = None
+    distinct_deciders: bool = False
+    generation: int = 1
 
     def review_interval_for(self, tier: str) -> Duration:
         # T4 never reaches production; fall back to the strictest interval defined.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -22,6 +23,11 @@ def normalise_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL to print: never its password."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
 
 
 def make_engine(url: str) -> Engine:
@@ -60,25 +66,28 @@ def transaction(url: str) -> Iterator[Session]:
         yield session
 
 
+@functools.cache
+def _sqlite_writer(url: str) -> threading.Lock:
+    return threading.Lock()
+
+
 @contextmanager
-def request_session(url: str) -> Iterator[Session]:
-    """A session for one request: committed at the end, rolled back on error. The request may
-    commit early (e.g. before waiting on the workflow) to give its connection back."""
-    session = session_factory(url)()
-    try:
+def write_transaction(url: str) -> Iterator[Session]:
+    """A unit of work that writes a transition. SQLite takes one writer at a time, and its busy
+    handler makes the others sleep and retry (seconds of tail latency under load): writers in
+    this process queue on a lock instead. PostgreSQL locks rows and needs none of this."""
+    if make_url(normalise_url(url)).get_backend_name() != "sqlite":
+        with transaction(url) as session:
+            yield session
+        return
+    with _sqlite_writer(url), transaction(url) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to the newest Alembic revision (or to `revision`)."""
     script_location = resources.files("aims.persistence").joinpath("migrations")
     config = Config()
     config.set_main_option("script_location", str(script_location))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)

@@ -5,30 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, true
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-class UTCDateTime(DateTime):
-    """SQLite drops the zone; every instant here is UTC, so give it back on the way out."""
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Every instant here is UTC. SQLite keeps no zone: values are stored in UTC and come back
+    zone-aware, as they do from PostgreSQL."""
 
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
 
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value: Any) -> Any:
-            value = parent(value) if parent else value
-            if isinstance(value, str):
-                value = dt.datetime.fromisoformat(value)
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=dt.UTC)
-            return value
-
-        return process
+    def process_result_value(self, value: Any, dialect: Any) -> dt.datetime | None:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -41,15 +39,50 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    roles: Mapped[list[Any]]
     slack_user_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
+    # A deactivated user (a leaver) signs in nowhere, is prompted for nothing, decides nothing.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    token_expires_at: Mapped[dt.datetime | None]
+    deactivated_at: Mapped[dt.datetime | None]
+    role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted(row.role for row in self.role_rows)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random id; only its hash is stored. Ended by
+    sign-out, by a revoked or rotated token and by deactivation (all of that user's sessions)."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+
+
+class UserRole(Base):
+    """Who holds which role: a table, so notices find their recipients with one query."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (Index("ix_user_roles_role", "role"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
 
 
 class UseCase(Base):
     __tablename__ = "use_cases"
-    __table_args__ = (Index("ix_use_cases_status_tier", "status", "aims_tier"),)
+    __table_args__ = (
+        Index("ix_use_cases_status_tier", "status", "aims_tier"),
+        Index("ix_use_cases_created_at_id", "created_at", "id"),  # the register's order
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -61,8 +94,12 @@ class UseCase(Base):
     business_owner: Mapped[str] = mapped_column(String(320), index=True)
     policy_version: Mapped[str] = mapped_column(String(64))
     next_review_due: Mapped[dt.datetime | None]
-    # The workflow's read model at `transition_number`: what GET /api/use-cases/{id} returns.
+    # The workflow's state at `transition_number` (`aims.domain.state.UseCaseState`): what the
+    # rules need, so the API checks permissions with the same rules the workflow applies.
     state: Mapped[dict[str, Any]]
+    # The current documents (intake, assessment, sign-off, review answer, decommission),
+    # collected from the audit events by the register, never sent through the workflow twice.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     transition_number: Mapped[int]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -108,6 +145,27 @@ class Gate(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class WaitingItem(Base):
+    """Something a person must do by a deadline (`aims.domain.deadlines.Waiting`), replaced with
+    every transition: the stalled view lists those at escalation level 2 or more."""
+
+    __tablename__ = "waiting_items"
+    __table_args__ = (Index("ix_waiting_items_level", "escalation_level"), Index("ix_waiting_items_role", "role"))
+
+    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ref: Mapped[str] = mapped_column(String(80), primary_key=True)
+    label: Mapped[str] = mapped_column(String(120))
+    # The gate's role (gates and triages); `roles`/`emails` name whoever must act.
+    role: Mapped[str | None] = mapped_column(String(32))
+    roles: Mapped[list[Any]]
+    emails: Mapped[list[Any]]
+    exclude: Mapped[list[Any]]
+    since: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime]
+    escalation_level: Mapped[int]
+
+
 class GateDecision(Base):
     __tablename__ = "gate_decisions"
     __table_args__ = (UniqueConstraint("use_case_id", "gate_id"),)
@@ -136,6 +194,8 @@ class Review(Base):
     answer: Mapped[dict[str, Any] | None]
     answered_by: Mapped[str | None] = mapped_column(String(320))
     completed_at: Mapped[dt.datetime | None]
+    # continued, revision (re-approval) or decommission.
+    outcome: Mapped[str | None] = mapped_column(String(16))
 
 
 class Incident(Base):
@@ -153,8 +213,8 @@ class Incident(Base):
 
 
 class Notification(Base):
-    """The outbox: one row per notice and recipient, written with the transition that caused
-    it; `delivered_at` and `channel` are set once a notifier has sent it."""
+    """The inbox: one row per notice and recipient, written with the transition that caused it.
+    `recipient` is an e-mail, or empty for the organisation's governance channel."""
 
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("use_case_id", "key", "recipient"),)
@@ -167,43 +227,55 @@ class Notification(Base):
     subject: Mapped[str] = mapped_column(Text)
     gate_id: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any]]
-    channel: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime]
+    deliveries: Mapped[list[Delivery]] = relationship(lazy="selectin", back_populates="notification")
+
+
+class Delivery(Base):
+    """A notification sent (or to send) on one channel: `reference` says where it went (a Slack
+    channel and ts, an e-mail Message-ID), so a retry never sends it twice and a closed gate's
+    prompts can be rewritten in place (`finalized_at`)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel"),
+        Index("ix_deliveries_pending", "delivered_at", "error"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime]
     delivered_at: Mapped[dt.datetime | None]
     # Set when the channel refused it for good (e.g. Slack `channel_not_found`); not retried.
     error: Mapped[str | None] = mapped_column(Text)
-
-
-class SlackMessage(Base):
-    """A message posted to Slack for a notice: where it is (`channel`, `ts`), so a retry never
-    posts it twice and a decision can update every prompt of its gate in place."""
-
-    __tablename__ = "slack_messages"
-    __table_args__ = (
-        UniqueConstraint("use_case_id", "notice_key", "recipient"),
-        Index("ix_slack_messages_gate", "use_case_id", "gate_id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id"))
-    notice_key: Mapped[str] = mapped_column(String(160))
-    recipient: Mapped[str] = mapped_column(String(320))
-    kind: Mapped[str] = mapped_column(String(32))
-    gate_id: Mapped[str | None] = mapped_column(String(80))
-    channel: Mapped[str] = mapped_column(String(32))
-    ts: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime]
     finalized_at: Mapped[dt.datetime | None]
+    # An inner join: PostgreSQL refuses FOR UPDATE on the nullable side of an outer one.
+    notification: Mapped[Notification] = relationship(lazy="joined", innerjoin=True, back_populates="deliveries")
+
+
+class AuditChain(Base):
+    """The head of each hash chain: a use case's, or `system` (users, roles, tokens). Stored so
+    a deleted or truncated tail shows: the events must end at this length and hash."""
+
+    __tablename__ = "audit_chains"
+
+    chain_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    length: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime]
 
 
 class AuditEvent(Base):
-    """Append-only (a database trigger refuses UPDATE and DELETE); hashes chain per use case."""
+    """Append-only (a database trigger refuses UPDATE and DELETE); hashes chain per `chain_id`
+    (a use case id, or `system`)."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("use_case_id", "seq"),)
+    __table_args__ = (UniqueConstraint("chain_id", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id"))
+    chain_id: Mapped[str] = mapped_column(String(36))
     seq: Mapped[int]
     transition_number: Mapped[int]
     type: Mapped[str] = mapped_column(String(48))

@@ -1,4 +1,4 @@
-"""The approver's queue, the AIMS owner's stalled view, and everyone's notifications."""
+"""The approver's queue, the AIMS owner's stalled view and the system audit trail, and everyone's notifications."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from aims import audit
+from aims.domain.bounds import LIMIT_MAX, OFFSET_MAX
 from api.deps import CurrentUser, ServiceDep
 
 router = APIRouter(prefix="/api", tags=["approvals"])
@@ -18,18 +20,39 @@ def me(user: CurrentUser) -> dict[str, Any]:
 
 @router.get("/approvals/pending")
 def pending(service: ServiceDep) -> list[dict[str, Any]]:
+    """Gates you may decide now, oldest first."""
     return service.pending_approvals()
 
 
 @router.get("/approvals/stalled")
-def stalled(service: ServiceDep) -> dict[str, Any]:
+def stalled(service: ServiceDep) -> list[dict[str, Any]]:
+    """Everything past its deadline (gates, triages, waiting statuses, re-reviews): AIMS owner and admins."""
     return service.stalled()
+
+
+@router.get("/audit/system")
+def system_audit_trail(service: ServiceDep) -> dict[str, Any]:
+    """Every user, role and token change, hash-chained, with who made it: AIMS owner and admins."""
+    return service.system_trail()
 
 
 @router.get("/notifications")
 def notifications(
     service: ServiceDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = 100,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
 ) -> list[dict[str, Any]]:
-    return service.notifications(limit, offset)
+    """Your inbox: every notice for you, newest first, with how each channel delivered it."""
+    rows = service.notifications(limit, offset)
+    return [
+        {
+            "id": n.id, "use_case_id": n.use_case_id, "kind": n.kind, "subject": n.subject, "gate_id": n.gate_id,
+            "data": n.data, "created_at": audit.iso(n.created_at),
+            "deliveries": [
+                {"channel": d.channel, "delivered_at": audit.iso(d.delivered_at) if d.delivered_at else None,
+                 "error": d.error}  # fmt: skip
+                for d in n.deliveries
+            ],
+        }  # fmt: skip
+        for n in rows
+    ]

@@ -1,31 +1,26 @@
-"""REST endpoints of the register and the lifecycle actions."""
+"""The register over HTTP: submit an intake, list, read one use case and its audit trail."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from aims.domain import actions
+from aims.domain.bounds import LIMIT_MAX, OFFSET_MAX
 from aims.domain.intake import Intake
-from api.deps import IdempotencyKey, ServiceDep
-from api.services import ClassificationPreview
+from aims.persistence.queries import RegisterFilter
+from api.deps import IdempotencyKey, ServiceDep, UseCaseId
+from aims.application.service import ClassificationPreview
 
 router = APIRouter(prefix="/api", tags=["use cases"])
 
 State = dict[str, Any]
 
 
-class Revision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    intake: Intake
-    reason: str = Field(default="", max_length=2000)
-
-
-class Decision(actions.GateDecision):
-    version: int | None = Field(default=None, description="The version you looked at; refused if stale")
+class RegisterQuery(RegisterFilter):
+    limit: int = Field(default=50, ge=1, le=LIMIT_MAX)
+    offset: int = Field(default=0, ge=0, le=OFFSET_MAX)
 
 
 class RegisterItem(BaseModel):
@@ -57,106 +52,41 @@ def classify_intake(intake: Intake, service: ServiceDep) -> ClassificationPrevie
 
 @router.post("/use-cases", status_code=201)
 async def create_use_case(intake: Intake, service: ServiceDep, key: IdempotencyKey = None) -> State:
+    """Submit an intake: a new use case, classified, waiting for its assessment."""
     return await service.create(intake, key)
 
 
 @router.get("/use-cases", response_model=RegisterPage)
-def list_use_cases(
-    service: ServiceDep,
-    status: str | None = None,
-    aims_tier: str | None = None,
-    category: str | None = None,
-    owner: str | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> RegisterPage:
-    total, rows = service.register(
-        status=status, aims_tier=aims_tier, category=category, owner=owner, q=q, limit=limit, offset=offset
-    )
+def list_use_cases(service: ServiceDep, query: Annotated[RegisterQuery, Query()]) -> RegisterPage:
+    """The register: every signed-in user sees the summary of every use case."""
+    filters = RegisterFilter.model_validate(query.model_dump(exclude={"limit", "offset"}))
+    limit, offset = query.limit, query.offset
+    total, rows = service.register(filters, limit=limit, offset=offset)
     items = [
         RegisterItem(
-            id=row.id,
-            name=row.name,
-            status=row.status,
-            aims_tier=row.aims_tier,
-            regulatory_category=row.regulatory_category,
-            version=row.version,
-            requester=row.requester,
-            business_owner=row.business_owner,
-            policy_version=row.policy_version,
-            next_review_due=row.state["next_review_due"],
-            updated_at=row.state["updated_at"],
-        )
+            id=row.id, name=row.name, status=row.status, aims_tier=row.aims_tier,
+            regulatory_category=row.regulatory_category, version=row.version, requester=row.requester,
+            business_owner=row.business_owner, policy_version=row.policy_version,
+            next_review_due=row.next_review_due.isoformat() if row.next_review_due else None,
+            updated_at=row.updated_at.isoformat(),
+        )  # fmt: skip
         for row in rows
     ]
     return RegisterPage(total=total, limit=limit, offset=offset, items=items)
 
 
 @router.get("/use-cases/{use_case_id}")
-def get_use_case(use_case_id: str, service: ServiceDep) -> State:
-    return service.get(use_case_id)
+def get_use_case(use_case_id: UseCaseId, service: ServiceDep) -> State:
+    """Everything about one use case, and what you may do with it now."""
+    return service.detail(use_case_id)
 
 
 @router.get("/use-cases/{use_case_id}/audit")
-def get_audit_trail(use_case_id: str, service: ServiceDep) -> dict[str, Any]:
+def get_audit_trail(use_case_id: UseCaseId, service: ServiceDep) -> dict[str, Any]:
     return service.audit_trail(use_case_id)
 
 
 @router.get("/use-cases/{use_case_id}/assessment/draft")
-def assessment_draft(use_case_id: str, service: ServiceDep) -> dict[str, Any]:
-    """The risk and impact assessment pre-filled from the intake, for the owner to edit and submit."""
+def assessment_draft(use_case_id: UseCaseId, service: ServiceDep) -> dict[str, Any]:
+    """The assessment to start from: the previous version's, else one drafted from the intake."""
     return service.assessment_draft(use_case_id)
-
-
-@router.post("/use-cases/{use_case_id}/assessment")
-async def submit_assessment(
-    use_case_id: str, body: actions.Assessment, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    return await service.submit_assessment(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/revisions")
-async def revise(use_case_id: str, body: Revision, service: ServiceDep, key: IdempotencyKey = None) -> State:
-    return await service.revise(use_case_id, body.intake, body.reason, key)
-
-
-@router.post("/use-cases/{use_case_id}/sign-off")
-async def sign_off(use_case_id: str, body: actions.SignOff, service: ServiceDep, key: IdempotencyKey = None) -> State:
-    return await service.sign_off(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/reviews")
-async def submit_review(
-    use_case_id: str, body: actions.ReviewAnswer, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    return await service.review(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/incidents")
-async def report_incident(
-    use_case_id: str, body: actions.Incident, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    return await service.incident(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/decommission")
-async def request_decommission(
-    use_case_id: str, body: actions.DecommissionRequest, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    return await service.decommission(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/decommission/checklist")
-async def confirm_checklist(
-    use_case_id: str, body: actions.DecommissionChecklist, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    return await service.checklist(use_case_id, body, key)
-
-
-@router.post("/use-cases/{use_case_id}/gates/{gate_id}/decision")
-async def decide_gate(
-    use_case_id: str, gate_id: str, body: Decision, service: ServiceDep, key: IdempotencyKey = None
-) -> State:
-    decision = actions.GateDecision(decision=body.decision, comment=body.comment)
-    return await service.decide(use_case_id, gate_id, decision, body.version, key)

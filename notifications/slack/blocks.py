@@ -22,6 +22,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from activities.channels import GateSummary, UseCaseSummary
+
 
 class SlackAction(enum.StrEnum):
     APPROVE = "aims_approve"
@@ -62,11 +64,7 @@ def _date(instant: str | None) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
-def _link(public_url: str, use_case_id: str) -> str:
-    return f"{public_url}/use-cases/{use_case_id}"
-
-
-def decision_buttons(use_case_id: str, gate_id: str, version: int, public_url: str) -> ActionsBlock:
+def decision_buttons(use_case_id: str, gate_id: str, version: int, link: str) -> ActionsBlock:
     value = button_value(use_case_id, gate_id, version)
     return ActionsBlock(
         block_id=f"aims_actions:{gate_id}",
@@ -85,79 +83,79 @@ def decision_buttons(use_case_id: str, gate_id: str, version: int, public_url: s
             ),
             ButtonElement(action_id=SlackAction.REJECT, text="Reject", value=value, style="danger"),
             ButtonElement(action_id=SlackAction.REQUEST_CHANGES, text="Request changes", value=value),
-            ButtonElement(action_id=SlackAction.OPEN, text="Open in aims", url=_link(public_url, use_case_id)),
+            ButtonElement(action_id=SlackAction.OPEN, text="Open in aims", url=link),
         ],
     )
 
 
-def gate_prompt(state: dict[str, Any], gate: dict[str, Any], public_url: str) -> tuple[str, list[Block]]:
-    classification = state["classification"]
-    rules = ", ".join(rule["rule"] for rule in classification["triggered_rules"]) or "none"
-    name = escape(state["name"])
-    text = f"Decision needed: {state['name']} ({gate['role']} {gate['kind']} gate)"
+RECORDING = "⏳ Recording your decision…"
+
+
+def gate_prompt(use_case: UseCaseSummary, gate: GateSummary, note: str | None = None) -> tuple[str, list[Block]]:
+    """The prompt to decide a gate; `note` (e.g. RECORDING) shows above the buttons."""
+    rules = ", ".join(use_case.triggered_rules) or "none"
+    text = f"Decision needed: {use_case.name} ({gate.role} {gate.kind.replace('_', ' ')} gate)"
     blocks: list[Block] = [
-        HeaderBlock(text=f"AI use case: {state['name']}"[:150]),
+        HeaderBlock(text=f"AI use case: {use_case.name}"[:150]),
         SectionBlock(
             fields=[
-                MarkdownTextObject(text=f"*Tier:*\n{classification['aims_tier']}"),
-                MarkdownTextObject(text=f"*Category:*\n{classification['regulatory_category']}"),
-                MarkdownTextObject(text=f"*Requester:*\n{escape(state['requester'])}"),
-                MarkdownTextObject(text=f"*Business owner:*\n{escape(state['business_owner'])}"),
+                MarkdownTextObject(text=f"*Tier:*\n{use_case.aims_tier}"),
+                MarkdownTextObject(text=f"*Category:*\n{use_case.regulatory_category}"),
+                MarkdownTextObject(text=f"*Requester:*\n{escape(use_case.requester)}"),
+                MarkdownTextObject(text=f"*Business owner:*\n{escape(use_case.business_owner)}"),
                 MarkdownTextObject(text=f"*Triggered rules:*\n{rules}"),
-                MarkdownTextObject(text=f"*Due:*\n{_date(gate.get('due_at'))}"),
+                MarkdownTextObject(text=f"*Due:*\n{_date(gate.due_at)}"),
             ]
         ),
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"*Purpose:* {escape(state['intake']['purpose'])[:2500]}\n"
-                f"<{_link(public_url, state['id'])}|Open {name} in aims>"
+                text=f"*Purpose:* {escape(use_case.purpose)[:2500]}\n<{use_case.link}|Open {escape(use_case.name)} in aims>"
             )
         ),
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text=f"You are asked as *{gate['role']}* · {gate['kind']} gate `{gate['id']}` · version {gate['version']}"
+                    text=f"You are asked as *{gate.role}* · {gate.kind.replace('_', ' ')} gate `{gate.id}` · version {gate.version}"
                 )
             ]
         ),
-        decision_buttons(state["id"], gate["id"], gate["version"], public_url),
+        *([ContextBlock(block_id=f"aims_note:{gate.id}", elements=[MarkdownTextObject(text=note)])] if note else []),
+        decision_buttons(use_case.id, gate.id, gate.version, use_case.link),
     ]
     return text, blocks
 
 
-def gate_outcome(state: dict[str, Any], gate: dict[str, Any], public_url: str) -> tuple[str, list[Block]]:
+def gate_outcome(use_case: UseCaseSummary, gate: GateSummary) -> tuple[str, list[Block]]:
     """The prompt after the gate closed: buttons replaced by what happened, who and when."""
-    icon = {"approved": "✅", "rejected": "❌", "changes_requested": "✏️", "superseded": "⏭️"}.get(gate["state"], "•")
-    who = f" by {escape(gate['decided_by'])}" if gate.get("decided_by") else ""
-    when = f" · {_date(gate.get('decided_at'))}" if gate.get("decided_at") else ""
-    outcome = f"{icon} {gate['state'].replace('_', ' ').capitalize()}{who}{when}"
-    if gate.get("comment"):
-        outcome += f"\n> {escape(gate['comment'])}"
-    text = f"{state['name']}: {gate['role']} gate {gate['state'].replace('_', ' ')}"
+    icon = {"approved": "✅", "rejected": "❌", "changes_requested": "✏️", "superseded": "⏭️"}.get(gate.state, "•")
+    who = f" by {escape(gate.decided_by)}" if gate.decided_by else ""
+    when = f" · {_date(gate.decided_at)}" if gate.decided_at else ""
+    outcome = f"{icon} {gate.state.replace('_', ' ').capitalize()}{who}{when}"
+    if gate.comment:
+        outcome += f"\n> {escape(gate.comment)}"
+    text = f"{use_case.name}: {gate.role} gate {gate.state.replace('_', ' ')}"
     blocks: list[Block] = [
-        HeaderBlock(text=f"AI use case: {state['name']}"[:150]),
+        HeaderBlock(text=f"AI use case: {use_case.name}"[:150]),
         SectionBlock(
-            block_id=f"aims_outcome:{gate['id']}",
-            text=MarkdownTextObject(text=f"{outcome}\n<{_link(public_url, state['id'])}|Open in aims>"),
+            block_id=f"aims_outcome:{gate.id}",
+            text=MarkdownTextObject(text=f"{outcome}\n<{use_case.link}|Open in aims>"),
         ),
     ]
     return text, blocks
 
 
-def notice_message(subject: str, use_case_id: str, public_url: str, detail: str = "") -> tuple[str, list[Block]]:
-    body = escape(subject) + (f"\n{escape(detail)}" if detail else "")
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"{body}\n<{_link(public_url, use_case_id)}|Open in aims>"))
-    ]
-    return subject, blocks
+def notice_message(subject: str, link: str, detail: str = "") -> tuple[str, list[Block]]:
+    body = escape(subject) + (f"\n{escape(detail)[:2500]}" if detail else "")
+    return subject, [SectionBlock(text=MarkdownTextObject(text=f"{body}\n<{link}|Open in aims>"))]
 
 
-def reason_modal(decision: str, value: str, gate_id: str) -> View:
+def reason_modal(decision: str, value: str, gate_id: str, prompt: tuple[str, str] | None = None) -> View:
+    """Asks why; remembers the prompt it came from, to show the outcome there."""
     title = "Reject" if decision == "reject" else "Request changes"
     return View(
         type="modal",
         callback_id=REASON_CALLBACK,
-        private_metadata=json.dumps({"value": value, "decision": decision}),
+        private_metadata=json.dumps({"value": value, "decision": decision, "prompt": list(prompt) if prompt else None}),
         title=PlainTextObject(text=title),
         submit=PlainTextObject(text=title),
         close=PlainTextObject(text="Cancel"),
@@ -169,6 +167,18 @@ def reason_modal(decision: str, value: str, gate_id: str) -> View:
             )
         ],
     )
+
+
+def with_note(message_blocks: list[dict[str, Any]], gate_id: str, note: str) -> list[dict[str, Any]] | None:
+    """The prompt as Slack sent it back with the click, with `note` above its buttons (None: not
+    our prompt for this gate). Built from the click itself: no database read while Slack waits."""
+    actions = f"aims_actions:{gate_id}"
+    if not any(block.get("block_id") == actions for block in message_blocks):
+        return None
+    note_block = ContextBlock(block_id=f"aims_note:{gate_id}", elements=[MarkdownTextObject(text=note)]).to_dict()
+    kept = [block for block in message_blocks if block.get("block_id") != note_block["block_id"]]
+    at = next(index for index, block in enumerate(kept) if block.get("block_id") == actions)
+    return [*kept[:at], note_block, *kept[at:]]
 
 
 def as_dicts(blocks: list[Block]) -> list[dict[str, Any]]:

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from temporalio.exceptions import ApplicationError
 
+from activities.channels import PermanentDeliveryError
+from aims.observability import tracer
 from aims.settings import Settings
-from notifications.base import PermanentDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ PERMANENT_ERRORS = frozenset(
 
 def web_client(settings: Settings) -> WebClient:
     # No automatic connection retry: a re-sent chat.postMessage can post twice. Temporal retries
-    # the activity instead, and the notifier reconciles before posting again.
+    # the activity instead, and the channel reconciles before posting again.
     return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, retry_handlers=[])
 
 
@@ -49,7 +51,8 @@ def call(method: Callable[..., Any], **arguments: Any) -> Any:
     """Call one Web API method. 429 → retry after Retry-After; a permanent `ok: false` →
     `PermanentDeliveryError`; other errors → retryable, logged with Slack's error code."""
     try:
-        return method(**arguments)
+        with tracer().start_as_current_span(f"slack {method.__name__}", kind=SpanKind.CLIENT):
+            return method(**arguments)
     except SlackApiError as error:
         response = error.response
         code = response.get("error", "unknown_error") if isinstance(response.data, dict) else "http_error"

@@ -1,0 +1,101 @@
+"""Wiring a worker: the workflows, their activities and the notification channel."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import start_http_server
+from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleSpec
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.channels import Channel
+from activities.delivery import DeliveryActivities
+from activities.digest import DigestActivities
+from activities.register import RegisterActivities
+from aims.connection import connect
+from aims.domain.messages import DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE
+from aims.domain.policy import Policy
+from aims.settings import Settings, current_policy
+from workflows.registry import WORKFLOWS
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # The domain is pure and deterministic; pass it through instead of re-importing it per run.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("aims.domain", "pydantic", "opentelemetry")
+    )
+
+
+def channels_for(settings: Settings) -> list[Channel]:
+    """The notification channels configured; with none, the inbox (GET /api/notifications) is all."""
+    channels: list[Channel] = []
+    if settings.slack_enabled:
+        from notifications.slack.channel import SlackChannel
+
+        channels.append(SlackChannel(settings))
+    return channels
+
+
+def use_case_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    database_url: str,
+    policy: Policy,
+    channels: Sequence[Channel] = (),
+    public_url: str = "http://127.0.0.1:8000",
+    max_threads: int = 16,
+) -> Worker:
+    """The worker for every aims workflow and activity."""
+    register = RegisterActivities(database_url, policy, channels=[channel.name for channel in channels])
+    delivery = DeliveryActivities(database_url, channels, public_url)
+    digest = DigestActivities(database_url, channels, public_url)
+    activities: list[Any] = [
+        register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
+    ]  # fmt: skip
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        activity_executor=ThreadPoolExecutor(max_threads),
+        max_concurrent_activities=max_threads,
+        max_concurrent_local_activities=max_threads,
+        workflow_runner=workflow_runner(),
+    )
+
+
+async def ensure_digest_schedule(client: Client, settings: Settings) -> None:
+    """Create the daily digest Schedule once; an existing one (maybe edited in the UI) is kept."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(DIGEST_WORKFLOW_TYPE, id=DIGEST_SCHEDULE_ID, task_queue=settings.task_queue),
+        spec=ScheduleSpec(cron_expressions=[settings.digest_cron]),
+    )
+    try:
+        await client.create_schedule(DIGEST_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+        pass
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    if settings.metrics_port:  # a worker process has no web server of its own
+        start_http_server(settings.metrics_port, addr=settings.metrics_address)
+    client = await connect(settings)
+    channels = channels_for(settings)
+    if channels:
+        await ensure_digest_schedule(client, settings)
+    worker = use_case_worker(
+        client,
+        task_queue=settings.task_queue,
+        database_url=settings.database_url,
+        policy=current_policy(),
+        channels=channels,
+        public_url=settings.public_url,
+    )
+    async with worker:
+        print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)
+        await stop.wait()

@@ -1,0 +1,10 @@
+"""Server-rendered pages for requesters, approvers and the AIMS owner, one module per page.
+They call the same `UseCaseService` as the REST API: no second copy of any rule."""
+
+from fastapi import APIRouter
+
+from api.web.pages import approvals, dashboard, intake, register, sign_in, stalled, use_case
+
+router = APIRouter(include_in_schema=False)
+for page in (sign_in, dashboard, register, intake, use_case, approvals, stalled):
+    router.include_router(page.router)

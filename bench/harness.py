@@ -1,0 +1,102 @@
+"""What the benches share: the Temporal dev server, aims as separate API and worker processes
+(as deployed), percentiles, and the one JSON line every bench ends with."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from aims.cli import binary
+from aims.payloads import new_key
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def scratch() -> Path:
+    """A directory for the run's database and process logs (printed, kept for a look afterwards)."""
+    directory = Path(tempfile.mkdtemp(prefix="aims-bench-"))
+    print(f"logs in {directory}")
+    return directory
+
+
+async def dev_server() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, ui=False,
+        dev_server_log_level="error",
+    )  # fmt: skip
+
+
+def aims_processes(
+    temporal: str,
+    database_url: str,
+    task_queue: str,
+    port: int,
+    *,
+    workers: int,
+    logs: Path,
+    environment: Mapping[str, str] | None = None,
+) -> list[subprocess.Popen[bytes]]:
+    """`aims worker` and `aims api`, each in its own process, as in a split deployment (logs in `logs`)."""
+    variables = os.environ | {
+        "TEMPORAL_ADDRESS": temporal,
+        "AIMS_DATABASE_URL": database_url,
+        "AIMS_TASK_QUEUE": task_queue,
+        "AIMS_LOG_LEVEL": "warning",
+        "AIMS_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # Sealed payloads, as deployed (one key for the run, shared by its processes).
+        "AIMS_PAYLOAD_KEYS": os.environ.get("AIMS_PAYLOAD_KEYS") or new_key("bench"),
+    } | dict(environment or {})
+    # As deployed, modules load from cached bytecode (the image compiles it at install). Without
+    # it, every workflow's sandbox compiles the workflow's source again: 15% of the worker's CPU.
+    variables.pop("PYTHONDONTWRITEBYTECODE", None)
+    aims = [sys.executable, "-m", "aims.cli"]
+    return [
+        subprocess.Popen([*aims, "worker", "--processes", str(workers)], env=variables,
+                         stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT),
+        subprocess.Popen([*aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
+                         stdout=(logs / "api.log").open("wb"), stderr=subprocess.STDOUT),
+    ]  # fmt: skip
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+
+
+async def wait_until_ready(http: httpx.AsyncClient, *, temporal: bool = True) -> None:
+    """Until /healthz says so (or, with temporal=False, until the API answers at all)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if (await http.get("/healthz")).status_code == 200 or not temporal:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the API did not become healthy")
+
+
+def last_line(results: dict[str, Any]) -> None:
+    """The machine-readable summary: one JSON object, always the last line printed."""
+    print(json.dumps(results))

@@ -1,0 +1,99 @@
+"""The API side of Slack: the async Web API client, bounded background work, and database work
+kept off the event loop (Slack gives an app 3 seconds; nothing may block the answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
+
+from opentelemetry.trace import SpanKind
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
+
+from aims.application.service import GatewayFactory, UseCaseService
+from aims.domain.policy import Policy
+from aims.observability import tracer
+from aims.persistence.db import transaction
+from aims.persistence.models import User
+from aims.settings import Settings
+from notifications.slack.verify import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SlackDoor:
+    def __init__(
+        self, settings: Settings, policy: Policy, gateway: GatewayFactory, clock: Clock | None = None,
+        max_pending: int = 200,
+    ):  # fmt: skip
+        self.settings = settings
+        self.policy = policy
+        self.gateway = gateway
+        self.clock = clock or SystemClock()
+        # Slack's answers, retried here only by the person (a re-sent update could double-post).
+        self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, retry_handlers=[])
+        self.max_pending = max_pending
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ background work
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> bool:
+        """Run `work` after the answer to Slack; False (and nothing runs) when too much is pending."""
+        if len(self._pending) >= self.max_pending:
+            work.close()
+            return False
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+        return True
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("slack background work failed", exc_info=task.exception())
+
+    async def settle(self) -> None:
+        """Wait for background work (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    # ------------------------------------------------------------ the database, in a worker thread
+
+    def service_db(self) -> AbstractContextManager[Session]:
+        return transaction(self.settings.database_url)
+
+    async def in_session(self, work: Callable[[Session], T]) -> T:
+        """`work` in a short unit of work, in a worker thread."""
+
+        def run() -> T:
+            with self.service_db() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    def service(self, user: User) -> UseCaseService:
+        return UseCaseService(
+            database_url=self.settings.database_url, user=user, policy=self.policy, gateway=self.gateway
+        )
+
+    # ------------------------------------------------------------ Slack
+
+    async def call(self, method: str, **arguments: Any) -> Any | None:
+        """One Web API call; a failure is logged with Slack's error code and answered with None."""
+        try:
+            with tracer().start_as_current_span(f"slack {method}", kind=SpanKind.CLIENT):
+                return await getattr(self.client, method)(**arguments)
+        except SlackApiError as error:
+            log.warning("slack %s failed: %s", method, error.response.get("error"))
+            return None
+
+    async def say_privately(self, channel: str | None, slack_user_id: str, text: str) -> None:
+        if channel:
+            await self.call("chat_postEphemeral", channel=channel, user=slack_user_id, text=text)
+        else:
+            await self.call("chat_postMessage", channel=slack_user_id, text=text)

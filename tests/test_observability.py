@@ -1,0 +1,145 @@
+"""Seeing where the time goes: one Slack click is one trace across the API, Temporal, the
+workflow, its activities and the Slack calls; /metrics has request latency by route and the
+Temporal runtime's metrics; logs are JSON lines that name the use case."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.contrib.opentelemetry import create_tracer_provider
+from temporalio.testing import WorkflowEnvironment
+
+from aims.connection import connect
+from aims.observability import JsonFormatter, tracer, use_case_id
+from api.app import create_app
+from api.telemetry import RequestTelemetry
+from notifications.slack.channel import SlackChannel
+from tests import people
+from tests.conftest import worker_for
+from tests.fake_slack import FakeSlack
+from tests.intakes import invoice_ocr
+from tests.test_api import REQ, Api
+from tests.test_slack import NOW, SLACK_IDS, FixedClock, Slack, eventually, new_case, slack_settings
+
+_exporter = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """This process's spans, in memory (the global provider can be set once; later tests keep it,
+    with nothing recorded once this module is done)."""
+    provider = create_tracer_provider()  # replay-safe, as aims makes it
+    provider.add_span_processor(SimpleSpanProcessor(_exporter))
+    trace.set_tracer_provider(provider)
+    yield _exporter
+    provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def traced(
+    spans: InMemorySpanExporter, dev_env: WorkflowEnvironment, database_url: str
+) -> AsyncIterator[Slack]:
+    """The API and a worker as `aims` wires them with AIMS_TRACING=on, against a fake Slack."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("AIMS_TRACING", "on")
+    fake = FakeSlack().start()
+    fake.directory.update(SLACK_IDS)
+    settings = slack_settings(fake, database_url, f"traced-{uuid.uuid4()}",
+                              temporal_address=dev_env.client.service_client.config.target_host)
+    client = await connect(settings)
+    app = create_app(settings, client=client)
+    app.state.slack.clock = FixedClock(NOW)
+    try:
+        async with worker_for(client, settings.task_queue, database_url, [SlackChannel(settings)]):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+                yield Slack(Api(http, people.seed(database_url)), http, fake, database_url, app.state.slack)
+    finally:
+        fake.stop()
+        monkeypatch.undo()
+
+
+async def test_one_slack_click_is_one_trace_from_the_request_to_the_slack_calls(traced: Slack):
+    uc = await new_case(traced, invoice_ocr())
+    prompt = await traced.prompt("UAIMS", uc, "v1-final-aims_owner")
+    posts_before = len(traced.fake.called("chat.postMessage"))
+    _exporter.clear()
+
+    response = await traced.click("UAIMS", prompt, "aims_approve")
+    assert response.status_code == 200
+    # The worker tells the requester and owner the use case is approved (its Slack posts).
+    await eventually(lambda: len(traced.fake.called("chat.postMessage")) > posts_before)
+    await eventually(lambda: any(s.name == "RunActivity:deliver_notices" for s in _exporter.get_finished_spans()))
+
+    finished = _exporter.get_finished_spans()
+    click = next(s for s in finished if s.name == "POST /slack/interactions")
+    in_trace = {s.name for s in finished if s.context.trace_id == click.context.trace_id}
+    for expected in (
+        "slack chat_update",  # the API shows "recording…" and then the outcome
+        "StartWorkflowUpdate:act",  # the API sends the decision
+        "HandleUpdate:act",  # the workflow applies it
+        "RunActivity:record_transition",  # and writes it to the register
+        "RunActivity:deliver_notices",  # the notices go out
+        "slack chat_postMessage",  # to Slack, from the worker
+    ):
+        assert expected in in_trace, (expected, sorted(in_trace))
+    assert len({s.context.trace_id for s in finished if s.name.startswith("slack ")}) == 1
+
+
+async def test_metrics_show_request_latency_by_route_and_the_temporal_runtime(traced: Slack):
+    await traced.api.get(REQ, "/api/use-cases")
+    body = (await traced.http.get("/metrics")).text
+    assert 'aims_http_request_seconds_bucket{le="0.005",method="GET",route="/api/use-cases",status="200"}' in body
+    assert "temporal_request" in body  # the client's calls to Temporal, from the runtime's buffer
+    assert "temporal_workflow_task_execution_latency" in body  # and the worker's, in this process
+
+
+def test_log_lines_are_json_with_the_use_case_and_the_trace():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("aims.test.observability")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        token = use_case_id.set("uc-from-a-request")
+        with tracer().start_as_current_span("work"):
+            log.warning("decided %s", "v1-review-risk")
+        use_case_id.reset(token)
+        activity_context: dict[str, Any] = {"temporal_activity": {"workflow_id": "ai-use-case:uc-from-an-activity"}}
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.error("failed", extra=activity_context, exc_info=True)
+    finally:
+        log.removeHandler(handler)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "decided v1-review-risk" and first["level"] == "warning"
+    assert first["use_case_id"] == "uc-from-a-request" and len(first["trace_id"]) == 32
+    assert second["use_case_id"] == "uc-from-an-activity" and "ValueError: boom" in second["exception"]
+
+
+async def test_a_request_about_a_use_case_names_it_in_every_log_line_it_causes():
+    seen: list[str | None] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(use_case_id.get())  # what a log line written here would carry
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    case = str(uuid.uuid4())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=RequestTelemetry(app)), base_url="http://t") as http:
+        await http.get(f"/api/use-cases/{case}/audit")
+        await http.get(f"/use-cases/{case}")
+        await http.get("/api/use-cases")
+    assert seen == [case, case, None]
+    assert use_case_id.get() is None

@@ -1,0 +1,6 @@
+"""Every workflow the worker runs (and the replay test replays)."""
+
+from workflows.digest import DailyDigestWorkflow
+from workflows.use_case import UseCaseWorkflow
+
+WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow]
