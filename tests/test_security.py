@@ -8,17 +8,21 @@ The server trusts one proxy, 127.0.0.2: requests this test sends from that sourc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import os
+import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -27,7 +31,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
 from aims.domain.actions import GateDecision
@@ -39,16 +43,19 @@ from aims.payloads import new_key, parse_keys, sealed_converter
 from aims.persistence import users
 from aims.persistence.db import migrate, transaction
 from aims.persistence.register import record_transition
-from aims.settings import SettingsError
+from aims.connection import connect, tls_config
+from aims.settings import Settings, SettingsError
 from api.app import create_app
 from api.headers import PAGE_POLICY
 from api.web import session as web_session
 from tests import domain_kit as kit
 from tests import people
 from tests.conftest import repo_root, worker_for
+from tests.fake_slack import FakeSlack
 from tests.intakes import ASSESSMENT, changed, code_assistant
 from tests.net import free_port
 from tests.test_api import AIMS, OWNER, REQ, RISK, settings_for
+from tests.test_slack import SECRET, sign, slack_settings
 
 PROXY = "127.0.0.2"
 UI_ORIGIN = "http://127.0.0.1:8233"
@@ -117,14 +124,19 @@ async def served(dev_env: WorkflowEnvironment, database_url: str) -> AsyncIterat
     )
     app = create_app(settings, client=dev_env.client)
     app.add_api_route("/api/test-explode", _boom)  # the one way to reach the unexpected-error handler
+    async with worker_for(dev_env.client, task_queue, database_url), serving(app, port) as url:
+        yield Served(url, tokens, database_url, dev_env.client)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, port: int) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    async with worker_for(dev_env.client, task_queue, database_url):
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        yield Served(f"http://127.0.0.1:{port}", tokens, database_url, dev_env.client)
-        server.should_exit = True
-        await serving
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
 
 
 # ---------------------------------------------------------------- 1. Temporal holds nothing readable or forgeable
@@ -198,6 +210,36 @@ async def test_the_codec_endpoint_opens_payloads_for_the_aims_owner_only(served:
         assert preflight.headers["access-control-allow-origin"] == UI_ORIGIN
         elsewhere = await http.options("/codec/decode", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_temporal_tls_and_api_key_come_from_the_environment(tmp_path: Path, monkeypatch):
+    for name in ("cert", "key", "ca"):
+        (tmp_path / f"{name}.pem").write_bytes(f"-- {name} --".encode())
+    monkeypatch.setenv("TEMPORAL_TLS_CERT", str(tmp_path / "cert.pem"))
+    monkeypatch.setenv("TEMPORAL_TLS_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("TEMPORAL_TLS_CA", str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("TEMPORAL_API_KEY", "an-api-key")
+    settings = Settings.from_env()
+    tls = tls_config(settings)
+    assert isinstance(tls, TLSConfig) and settings.temporal_api_key == "an-api-key"
+    assert (tls.client_cert, tls.client_private_key, tls.server_root_ca_cert) == (b"-- cert --", b"-- key --", b"-- ca --")
+    with pytest.raises(SettingsError, match="go together"):
+        tls_config(dataclasses.replace(settings, temporal_tls_key=None))
+    with pytest.raises(SettingsError, match="cannot read"):
+        tls_config(dataclasses.replace(settings, temporal_tls_ca=tmp_path / "missing.pem"))
+    plain = dataclasses.replace(settings, temporal_tls_cert=None, temporal_tls_key=None, temporal_tls_ca=None)
+    assert tls_config(plain) is True  # an API key alone: TLS with the system's CAs (Temporal Cloud)
+    assert tls_config(dataclasses.replace(plain, temporal_api_key=None)) is False
+
+
+async def test_with_tls_configured_aims_does_not_fall_back_to_plaintext(served: Served, tmp_path: Path):
+    """The dev server speaks plaintext only: a client told to use TLS must fail, not downgrade."""
+    settings = dataclasses.replace(
+        Settings.from_env(), temporal_address=served.client.service_client.config.target_host,
+        temporal_tls_ca=None, temporal_tls_cert=None, temporal_tls_key=None, temporal_api_key="an-api-key",
+    )  # fmt: skip
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(connect(settings), timeout=30)
 
 
 # ---------------------------------------------------------------- 2. proxy sign-in only through the proxy
@@ -432,3 +474,34 @@ async def test_unexpected_errors_give_an_id_never_internal_text(served: Served, 
     assert detail["error"] == "internal" and detail["error_id"] in detail["message"]
     assert "hunter2" not in response.text and "RuntimeError" not in response.text
     assert any(detail["error_id"] in record.getMessage() for record in caplog.records)
+
+
+# ---------------------------------------------------------------- 6. Slack checks the workspace
+
+
+async def test_slack_requests_from_another_workspace_or_app_or_unsigned_are_refused(
+    served: Served, dev_env: WorkflowEnvironment
+):  # fmt: skip
+    fake = FakeSlack().start()
+    try:
+        settings = slack_settings(fake, served.database_url, f"unused-{uuid.uuid4()}", slack_team_id="T0FAKE",
+                                  slack_app_id="A0AIMS")  # fmt: skip
+        app = create_app(settings, client=dev_env.client)
+        async with serving(app, free_port()) as url, httpx.AsyncClient(base_url=url) as http:
+
+            async def interact(team: str, app_id: str, secret: str = SECRET, skew: int = 0) -> httpx.Response:
+                payload = {"type": "block_actions", "team": {"id": team}, "api_app_id": app_id,
+                           "user": {"id": "URISK"}, "actions": []}  # fmt: skip
+                body = urlencode({"payload": json.dumps(payload)}).encode()
+                timestamp = str(int(time.time()) + skew)
+                headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign(secret, timestamp, body),
+                           "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+                return await http.post("/slack/interactions", content=body, headers=headers)
+
+            assert (await interact("T0EVIL", "A0AIMS")).status_code == 403
+            assert (await interact("T0FAKE", "A0OTHER")).status_code == 403
+            assert (await interact("T0FAKE", "A0AIMS", secret="not-the-signing-secret")).status_code == 401
+            assert (await interact("T0FAKE", "A0AIMS", skew=-400)).status_code == 401
+        assert not fake.called("chat.postMessage") and not fake.called("chat.update")
+    finally:
+        fake.stop()

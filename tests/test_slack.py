@@ -22,7 +22,7 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from aims.persistence import models, queries
+from aims.persistence import models, queries, users
 from aims.persistence.db import transaction
 from tests.conftest import worker_for
 from aims.settings import Settings, SettingsError
@@ -291,6 +291,43 @@ async def test_requests_from_another_workspace_or_app_get_403_and_change_nothing
         assert any(g["id"] == "v1-review-risk" and g["decided_by"] == RISK for g in decided["gates"])
     finally:
         slack.door.settings = original
+
+
+async def test_past_its_bound_background_work_is_refused_with_503_and_retry_after(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    before = await slack.state(uc)
+    slack.door.max_pending = 0
+    try:
+        response = await slack.click("URISK", prompt, "aims_approve")
+    finally:
+        slack.door.max_pending = 200
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert await slack.state(uc) == before
+
+
+async def test_a_slack_id_is_bound_to_an_aims_user_only_within_our_workspace(slack: Slack):
+    email = f"newbie-{uuid.uuid4().hex[:6]}@example.com"
+    with transaction(slack.database_url) as session:
+        users.add_user(session, email=email, name="Newbie", roles=["risk"], slack_user_id=None,
+                       now=dt.datetime.now(dt.UTC), by="tests")  # fmt: skip
+    slack.fake.directory[email] = "UNEWBIE"  # the fake says its users are in team T0FAKE
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    original = slack.door.settings
+    try:
+        slack.door.settings = dataclasses.replace(original, slack_team_id="T0OTHER")
+        await slack.click("UNEWBIE", prompt, "aims_approve", team="T0OTHER")
+        assert "not an aims user" in slack.fake.called("chat.postEphemeral")[-1]["text"]
+        with transaction(slack.database_url) as session:
+            assert users.user_by_email(session, email).slack_user_id is None
+        slack.door.settings = dataclasses.replace(original, slack_team_id="T0FAKE")
+        await slack.click("UNEWBIE", prompt, "aims_approve", team="T0FAKE")
+        with transaction(slack.database_url) as session:
+            assert users.user_by_email(session, email).slack_user_id == "UNEWBIE"
+    finally:
+        slack.door.settings = original
+        slack.fake.directory.pop(email)
 
 
 async def test_nobody_approves_their_own_use_case_from_slack(slack: Slack):
