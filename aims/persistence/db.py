@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,6 +83,16 @@ def write_transaction(url: str) -> Iterator[Session]:
         return
     with _sqlite_writer(url), transaction(url) as session:
         yield session
+
+
+class _AlembicPreamble(logging.Filter):
+    """Alembic announces its dialect on every run; only the upgrades it applies are news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_AlembicPreamble())
 
 
 def migrate(url: str, revision: str = "head") -> None:
