@@ -17,6 +17,7 @@ from aims.domain.classification import check_policy
 from aims.domain.conditions import ConditionError
 from aims.domain.policy import Policy
 from aims.payloads import PayloadKey, PayloadKeyError, new_key, parse_keys
+from aims.signing import SigningKey, SigningKeyError, load_signing_key, new_signing_key
 
 TASK_QUEUE = "aims-lifecycle"
 
@@ -60,6 +61,9 @@ class Settings:
     temporal_api_key: str | None = None
     # The Temporal Web UI's origin, allowed to ask /codec/decode (with credentials).
     temporal_ui_url: str | None = None
+    # The organisation's Ed25519 key: signs audit checkpoints and evidence exports.
+    signing_key_file: Path = Path(".aims/signing_key.pem")
+    checkpoint_cron: str = "15 0 * * *"
 
     @property
     def slack_enabled(self) -> bool:
@@ -96,7 +100,15 @@ class Settings:
             temporal_tls_ca=_path(os.environ.get("TEMPORAL_TLS_CA")),
             temporal_api_key=os.environ.get("TEMPORAL_API_KEY") or None,
             temporal_ui_url=(os.environ.get("AIMS_TEMPORAL_UI_URL") or "").rstrip("/") or None,
+            signing_key_file=Path(os.environ.get("AIMS_SIGNING_KEY_FILE") or data_dir / "signing_key.pem"),
+            checkpoint_cron=os.environ.get("AIMS_CHECKPOINT_CRON", "15 0 * * *"),
         )
+
+    def signing_key(self) -> SigningKey:
+        try:
+            return load_signing_key(self.signing_key_file)
+        except SigningKeyError as error:
+            raise SettingsError(str(error)) from None
 
     def require_payload_keys(self) -> tuple[PayloadKey, ...]:
         if not self.payload_keys:
@@ -163,6 +175,13 @@ def ensure_local_payload_keys(data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(new_key("local") + "\n")
         path.chmod(0o600)
+
+
+def ensure_local_signing_key(data_dir: Path) -> None:
+    """For `aims dev`: the organisation's signing key in the data directory, made once."""
+    path = Path(os.environ.get("AIMS_SIGNING_KEY_FILE") or data_dir / "signing_key.pem")
+    if not path.exists():
+        new_signing_key(path)
 
 
 def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

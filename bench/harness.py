@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from aims.cli import binary
 from aims.payloads import new_key
+from aims.signing import new_signing_key
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -62,9 +63,12 @@ def aims_processes(
         "AIMS_TASK_QUEUE": task_queue,
         "AIMS_LOG_LEVEL": "warning",
         "AIMS_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        # Sealed payloads, as deployed (one key for the run, shared by its processes).
+        # Sealed payloads and a signing key, as deployed (one each for the run, shared by its processes).
         "AIMS_PAYLOAD_KEYS": os.environ.get("AIMS_PAYLOAD_KEYS") or new_key("bench"),
+        "AIMS_SIGNING_KEY_FILE": str(logs / "signing_key.pem"),
     } | dict(environment or {})
+    if not (logs / "signing_key.pem").exists():
+        new_signing_key(logs / "signing_key.pem")
     # As deployed, modules load from cached bytecode (the image compiles it at install). Without
     # it, every workflow's sandbox compiles the workflow's source again: 15% of the worker's CPU.
     variables.pop("PYTHONDONTWRITEBYTECODE", None)

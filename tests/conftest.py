@@ -4,6 +4,7 @@ real Temporal server (time-skipping for timers)."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,12 +17,17 @@ from temporalio.testing import WorkflowEnvironment
 from aims.cli import binary
 from aims.payloads import parse_keys, sealed_converter
 from aims.persistence.db import engine_for, make_engine, migrate, normalise_url
+from aims.signing import new_signing_key
 
 TEST_SCHEMA = "aims_test"
 # Every test's Temporal payloads are sealed, as in production; subprocesses inherit the key.
 TEST_PAYLOAD_KEYS = "test-1:" + "dGVzdC1wYXlsb2FkLWtleS0zMi1ieXRlcy1sb25nISE="
 os.environ["AIMS_PAYLOAD_KEYS"] = TEST_PAYLOAD_KEYS
 SEALED = sealed_converter(parse_keys(TEST_PAYLOAD_KEYS))
+# The organisation's signing key for this test run (checkpoints, evidence exports).
+TEST_SIGNING_KEY_FILE = Path(tempfile.mkdtemp(prefix="aims-test-keys-")) / "signing_key.pem"
+TEST_SIGNING_KEY = new_signing_key(TEST_SIGNING_KEY_FILE)
+os.environ["AIMS_SIGNING_KEY_FILE"] = str(TEST_SIGNING_KEY_FILE)
 
 
 @pytest.fixture(scope="session")
@@ -94,5 +100,5 @@ def worker_for(client, task_queue: str, database_url: str, channels=(), public_u
 
     return use_case_worker(
         client, task_queue=task_queue, database_url=database_url, policy=current_policy(), channels=channels,
-        public_url=public_url,
+        public_url=public_url, signing_key_file=TEST_SIGNING_KEY_FILE,
     )  # fmt: skip

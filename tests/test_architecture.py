@@ -23,6 +23,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "aims.audit": (*TOP, "aims.persistence"),
     "aims.connection": (*TOP, "aims.persistence"),
     "aims.observability": (*TOP, "aims.persistence"),
+    "aims.signing": (*TOP, "aims.persistence", "aims.settings"),
+    "aims.verify_evidence": ("aims", "api", "notifications", "activities", "workflows"),  # standalone: auditors run it
     "workflows": ("api", "notifications", "activities", "aims.cli", "aims.application", "aims.persistence",
                   "aims.settings", "sqlalchemy", "slack_sdk", "jinja2", "httpx", "fastapi", "yaml"),
     "activities": ("api", "notifications", "aims.cli", "aims.application", "workflows"),

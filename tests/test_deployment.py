@@ -63,6 +63,10 @@ def test_compose_needs_the_secrets_and_pins_every_image():
     environment = compose["services"]["api"]["environment"]
     assert environment["AIMS_PAYLOAD_KEYS"].startswith("${AIMS_PAYLOAD_KEYS:?")
     assert environment["AIMS_SECRET_KEY"].startswith("${AIMS_SECRET_KEY:?")
+    assert environment["AIMS_SIGNING_KEY_FILE"] == "/run/secrets/aims_signing_key"
+    for name in ("migrate", "worker", "api", "api-sso"):
+        assert compose["services"][name]["secrets"] == ["aims_signing_key"], name
+    assert "aims_signing_key" in compose["secrets"]
     for name, service in compose["services"].items():
         if "build" in service:
             continue

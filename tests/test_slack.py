@@ -304,6 +304,7 @@ async def test_past_its_bound_background_work_is_refused_with_503_and_retry_afte
         slack.door.max_pending = 200
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert await slack.state(uc) == before
+    assert (await slack.click("URISK", prompt, "aims_approve")).status_code == 200  # once there is room
 
 
 async def test_a_slack_id_is_bound_to_an_aims_user_only_within_our_workspace(slack: Slack):
@@ -647,11 +648,11 @@ async def test_reminders_and_escalations_reach_people_without_anyone_looking(
 
 
 async def test_the_digest_schedule_is_created_once(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack):
-    from aims.cli.worker import ensure_digest_schedule
+    from aims.cli.worker import ensure_schedule
 
     settings = slack_settings(fake, database_url, f"digest-{uuid.uuid4()}")
-    await ensure_digest_schedule(dev_env.client, settings)
-    await ensure_digest_schedule(dev_env.client, settings)  # a restarted worker keeps it
+    for _ in range(2):  # a restarted worker keeps it
+        await ensure_schedule(dev_env.client, "aims-daily-digest", "DailyDigest", settings.digest_cron, settings.task_queue)
     handle = dev_env.client.get_schedule_handle("aims-daily-digest")
     description = await handle.describe()
     spec = description.schedule.spec

@@ -1,6 +1,7 @@
 """Every workflow the worker runs (and the replay test replays)."""
 
+from workflows.checkpoint import DailyCheckpointWorkflow
 from workflows.digest import DailyDigestWorkflow
 from workflows.use_case import UseCaseWorkflow
 
-WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow]
+WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow, DailyCheckpointWorkflow]

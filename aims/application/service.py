@@ -4,10 +4,11 @@ workflow after the same checks the workflow applies (an action refused here neve
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel
 from sqlalchemy import exists, select
@@ -24,6 +25,8 @@ from aims.domain.state import Actor, Refused, UseCaseState
 from aims.persistence import queries, users
 from aims.persistence.db import transaction
 from aims.persistence.models import GateDecision, Notification, UseCase, User
+from aims.signing import SigningKey
+from aims.application import evidence
 from aims.application.errors import ServiceError
 from aims.application.gateway import UseCaseGateway, request_id, use_case_id_for
 
@@ -148,8 +151,23 @@ class UseCaseService:
             return queries.gates_waiting_for(session, self.user.email, self.user.roles)
 
     def require_governance_view(self) -> None:
-        if not {"aims_owner", "admin"} & set(self.user.roles):
-            raise ServiceError("forbidden", "the stalled view is for the AIMS owner and admins")
+        if not permissions.OVERSIGHT_ROLES & set(self.user.roles):
+            raise ServiceError("forbidden", "this view is for the AIMS owner, admins and auditors")
+
+    def export_evidence(self, target: IO[bytes], key: SigningKey, use_case_id: str | None) -> evidence.Exported:
+        """A signed bundle of one use case's chain (for whoever may read its detail) or of the
+        whole AIMS (AIMS owner, admins, auditors)."""
+        if use_case_id is None:
+            self.require_governance_view()
+            chain_ids, scope = None, {"kind": "aims"}
+        else:
+            with self.db() as session:
+                self.readable(session, use_case_id)
+            chain_ids, scope = [use_case_id], {"kind": "use_case", "use_case_id": use_case_id}
+        return evidence.write_bundle(
+            target, self.database_url, chain_ids=chain_ids, scope=scope, exported_by=self.user.email, key=key,
+            now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
 
     def stalled(self) -> list[dict[str, Any]]:
         self.require_governance_view()
@@ -168,6 +186,10 @@ class UseCaseService:
     # ------------------------------------------------------------ commands
 
     async def create(self, intake: Intake, idempotency_key: str | None) -> dict[str, Any]:
+        try:
+            permissions.require_may_act(self.actor)
+        except Refused as error:
+            raise refused(error) from None
         use_case_id = use_case_id_for(self.user.email, idempotency_key)
         if not await asyncio.to_thread(self._exists, intake, use_case_id):
             gateway = await self.gateway()

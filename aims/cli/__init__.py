@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from activities.checkpoint import sign_checkpoint
+from aims import verify_evidence
 from aims.domain.durations import Duration
 from aims.domain.policy import ROLES
 from aims.observability import setup_logging
-from aims.persistence import users
+from aims.persistence import chains, users
 from aims.payloads import new_key
 from aims.persistence.db import migrate, safe_url, transaction
 from aims.settings import (
@@ -31,7 +33,9 @@ from aims.settings import (
     check_proxy_settings,
     current_policy,
     ensure_local_payload_keys,
+    ensure_local_signing_key,
 )
+from aims.signing import SigningKeyError, new_signing_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("revoke-token", "no token works until one is rotated in; web sessions end"),
                        ("rotate-token", "a new token (printed on the last line); the old one and web sessions end"),
                        ("deactivate", "a leaver: no sign-in, no prompts, no decisions; history kept"),
-                       ("set-roles", "replace the user's roles (everyone is also a requester)")):  # fmt: skip
+                       ("set-roles", "replace the user's roles (everyone but an auditor is also a requester)")):  # fmt: skip
         command = users.add_parser(name, help=text)
         command.add_argument("email")
         if name == "rotate-token":
@@ -73,22 +77,36 @@ def main(argv: list[str] | None = None) -> int:
     for command in users.choices.values():
         command.add_argument("--by", default=None, help="who makes the change, for the audit trail (default: cli:$USER)")
 
-    keys = commands.add_parser("keys", help="payload keys").add_subparsers(dest="keys_command", required=True)
+    keys = commands.add_parser("keys", help="payload and signing keys").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("new", help="print a new key for AIMS_PAYLOAD_KEYS (put it first to seal with it)")
+    signing = keys.add_parser("new-signing-key", help="write a new Ed25519 key for AIMS_SIGNING_KEY_FILE; print its public key")
+    signing.add_argument("path", type=Path)
+
+    audit = commands.add_parser("audit", help="the audit chains").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", help="check every chain in the database against its head and the signed checkpoints")
+    audit.add_parser("checkpoint", help="sign today's checkpoint now (the daily Schedule does it too)")
+    verify = commands.add_parser("verify", help="verify an evidence bundle offline (as verify_evidence.py does)")
+    verify.add_argument("bundle")
+    verify.add_argument("--public-key", required=True)
 
     args = parser.parse_args(argv)
     setup_logging()
     if args.command == "keys":
-        print(new_key())
-        return 0
+        return _keys(args)
+    if args.command == "verify":
+        return verify_evidence.main([args.bundle, "--public-key", args.public_key])
     try:
         if args.command == "dev":
-            ensure_local_payload_keys(Path(os.environ.get("AIMS_DATA_DIR", ".aims")).resolve())
+            data_dir = Path(os.environ.get("AIMS_DATA_DIR", ".aims")).resolve()
+            ensure_local_payload_keys(data_dir)
+            ensure_local_signing_key(data_dir)
         settings = Settings.from_env()
         current_policy()
         if args.command in ("api", "worker", "dev"):
             settings.require_payload_keys()
             check_proxy_settings(settings)
+        if args.command in ("api", "worker", "dev", "audit"):
+            settings.signing_key()
     except (PolicyError, SettingsError) as error:
         print(f"aims: {error}", file=sys.stderr)
         return 2
@@ -97,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database {safe_url(settings.database_url)} is up to date")
     elif args.command == "users":
         return _users(args, settings)
+    elif args.command == "audit":
+        return _audit(args, settings)
     elif args.command == "worker":
         return _workers(settings, args.processes)
     elif args.command == "api":
@@ -110,6 +130,14 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings.database_url)
     now = dt.datetime.now(dt.UTC)
     by = args.by or f"cli:{getpass.getuser()}"
+    try:
+        return _change_users(args, settings, now, by)
+    except users.RoleError as error:
+        print(f"aims: {error}", file=sys.stderr)
+        return 1
+
+
+def _change_users(args: argparse.Namespace, settings: Settings, now: dt.datetime, by: str) -> int:
     token = None
     with transaction(settings.database_url) as session:
         if args.users_command == "list":
@@ -147,6 +175,41 @@ def _users(args: argparse.Namespace, settings: Settings) -> int:
     if token is not None:
         print(token)
     return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "new":
+        print(new_key())
+        return 0
+    try:
+        key = new_signing_key(args.path)
+    except SigningKeyError as error:
+        print(f"aims: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.path} (keep it secret; set AIMS_SIGNING_KEY_FILE). Its public key, for auditors:")
+    print(key.public_pem.decode(), end="")
+    return 0
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    migrate(settings.database_url)
+    if args.audit_command == "checkpoint":
+        now = dt.datetime.now(dt.UTC)
+        count = sign_checkpoint(settings.database_url, settings.signing_key_file, now.date().isoformat(), now)
+        print(f"checkpoint of {now.date()}: {count} chain(s)")
+        return 0
+    public_key = settings.signing_key().private.public_key()
+    broken = 0
+    with transaction(settings.database_url) as session:
+        for chain_id in chains.chain_ids(session):
+            check = chains.verify(session, chain_id, public_key)
+            if not check.verified:
+                broken += 1
+                where = f" at event {check.first_broken_seq}" if check.first_broken_seq else ""
+                print(f"{chain_id}: NOT verified{where}: {check.reason}")
+        total = len(chains.chain_ids(session))
+    print(f"{total - broken} of {total} chain(s) verified" + (f"; {broken} broken" if broken else ""))
+    return 1 if broken else 0
 
 
 def _duration(text: str) -> Duration:

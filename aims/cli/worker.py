@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -13,11 +14,17 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import Channel
+from activities.checkpoint import CheckpointActivities
 from activities.delivery import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.register import RegisterActivities
 from aims.connection import connect
-from aims.domain.messages import DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE
+from aims.domain.messages import (
+    CHECKPOINT_SCHEDULE_ID,
+    CHECKPOINT_WORKFLOW_TYPE,
+    DIGEST_SCHEDULE_ID,
+    DIGEST_WORKFLOW_TYPE,
+)
 from aims.domain.policy import Policy
 from aims.settings import Settings, current_policy
 from workflows.registry import WORKFLOWS
@@ -48,15 +55,18 @@ def use_case_worker(
     policy: Policy,
     channels: Sequence[Channel] = (),
     public_url: str = "http://127.0.0.1:8000",
+    signing_key_file: Path | None = None,
     max_threads: int = 16,
 ) -> Worker:
-    """The worker for every aims workflow and activity."""
+    """The worker for every aims workflow and activity (checkpoints need the signing key)."""
     register = RegisterActivities(database_url, policy, channels=[channel.name for channel in channels])
     delivery = DeliveryActivities(database_url, channels, public_url)
     digest = DigestActivities(database_url, channels, public_url)
     activities: list[Any] = [
         register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
     ]  # fmt: skip
+    if signing_key_file is not None:
+        activities.append(CheckpointActivities(database_url, signing_key_file).sign_checkpoint)
     return Worker(
         client,
         task_queue=task_queue,
@@ -69,14 +79,17 @@ def use_case_worker(
     )
 
 
-async def ensure_digest_schedule(client: Client, settings: Settings) -> None:
-    """Create the daily digest Schedule once; an existing one (maybe edited in the UI) is kept."""
+async def ensure_schedule(
+    client: Client, schedule_id: str, workflow_type: str, cron: str, task_queue: str, *, run_now: bool = False
+) -> None:
+    """Create a Schedule once (running it at once when `run_now`); an existing one (maybe edited
+    in the UI) is kept."""
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(DIGEST_WORKFLOW_TYPE, id=DIGEST_SCHEDULE_ID, task_queue=settings.task_queue),
-        spec=ScheduleSpec(cron_expressions=[settings.digest_cron]),
+        action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[cron]),
     )
     try:
-        await client.create_schedule(DIGEST_SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule, trigger_immediately=run_now)
     except ScheduleAlreadyRunningError:
         pass
 
@@ -87,7 +100,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await connect(settings)
     channels = channels_for(settings)
     if channels:
-        await ensure_digest_schedule(client, settings)
+        await ensure_schedule(client, DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE, settings.digest_cron, settings.task_queue)
+    # A new installation gets its first checkpoint now, not at the next scheduled time.
+    await ensure_schedule(
+        client, CHECKPOINT_SCHEDULE_ID, CHECKPOINT_WORKFLOW_TYPE, settings.checkpoint_cron, settings.task_queue,
+        run_now=True,
+    )  # fmt: skip
     worker = use_case_worker(
         client,
         task_queue=settings.task_queue,
@@ -95,6 +113,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         policy=current_policy(),
         channels=channels,
         public_url=settings.public_url,
+        signing_key_file=settings.signing_key_file,
     )
     async with worker:
         print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)

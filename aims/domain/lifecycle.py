@@ -85,6 +85,7 @@ def start(
 
 def check(state: UseCaseState, command: Command) -> None:
     """Raise `Refused` when the command may not be applied now; changes nothing."""
+    permissions.require_may_act(command.actor)
     permissions.require_open(state)
     _CHECKS[type(command)](state, command)
 

@@ -23,6 +23,9 @@ DELIVER_ACTIVITY = "deliver_notices"
 DIGEST_WORKFLOW_TYPE = "DailyDigest"
 DIGEST_ACTIVITY = "post_digest"
 DIGEST_SCHEDULE_ID = "aims-daily-digest"
+CHECKPOINT_WORKFLOW_TYPE = "DailyCheckpoint"
+CHECKPOINT_ACTIVITY = "sign_checkpoint"
+CHECKPOINT_SCHEDULE_ID = "aims-daily-checkpoint"
 
 
 def workflow_id(use_case_id: str) -> str:

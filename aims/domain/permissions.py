@@ -23,7 +23,16 @@ from aims.domain.state import (
 GOVERNANCE_ROLES: frozenset[str] = frozenset(
     {"aims_owner", "risk", "privacy", "security", "legal", "executive", "admin"}
 )
+# Read everything, export, act on nothing (ISO/IEC 42001 auditors, internal or external).
+READ_ONLY_ROLES: frozenset[str] = frozenset({"auditor"})
+# Who sees the whole AIMS: the stalled view, the system trail, whole-AIMS evidence exports.
+OVERSIGHT_ROLES: frozenset[str] = frozenset({"aims_owner", "admin", "auditor"})
 _GATE_VERSION = re.compile(r"^v(\d+)-")
+
+
+def require_may_act(actor: Actor) -> None:
+    if READ_ONLY_ROLES & set(actor.roles):
+        raise Refused("forbidden", "an auditor reads and exports; auditors take no action")
 
 
 def require_open(state: UseCaseState) -> None:
@@ -88,6 +97,8 @@ def may_decide(state: UseCaseState, actor: Actor, gate_id: str, version: int | N
 
 
 def decidable_gates(state: UseCaseState, actor: Actor) -> list[Gate]:
+    if READ_ONLY_ROLES & set(actor.roles):
+        return []
     result = []
     for gate in state.open_gates():
         try:
@@ -181,6 +192,8 @@ ACTIONS: dict[str, Callable[[UseCaseState, Actor], None]] = {
 
 def allowed_actions(state: UseCaseState, actor: Actor) -> set[str]:
     """The actions (besides deciding gates: see `decidable_gates`) this actor may take now."""
+    if READ_ONLY_ROLES & set(actor.roles):
+        return set()
     allowed = set()
     for name, may in ACTIONS.items():
         try:
@@ -203,7 +216,7 @@ def may_read_detail(state: UseCaseState, actor: Actor, visibility: str, deciders
     """Full detail is for those involved and the governance roles, unless the policy opens it."""
     return (
         visibility == "organisation"
-        or bool(GOVERNANCE_ROLES & set(actor.roles))
+        or bool((GOVERNANCE_ROLES | READ_ONLY_ROLES) & set(actor.roles))
         or involved(state, actor.email)
         or actor.email in deciders
     )

@@ -11,8 +11,11 @@ from aims.domain.durations import Duration
 
 Tier = Literal["T1_LOW", "T2_MEDIUM", "T3_HIGH", "T4_UNACCEPTABLE"]
 TIERS: tuple[str, ...] = ("T1_LOW", "T2_MEDIUM", "T3_HIGH", "T4_UNACCEPTABLE")
+# The roles gates and policy rules name; `auditor` is a user role that no rule may name (it acts on nothing).
 Role = Literal["requester", "aims_owner", "risk", "privacy", "security", "legal", "executive", "admin"]
-ROLES: tuple[str, ...] = ("requester", "aims_owner", "risk", "privacy", "security", "legal", "executive", "admin")
+ROLES: tuple[str, ...] = (
+    "requester", "aims_owner", "risk", "privacy", "security", "legal", "executive", "admin", "auditor",
+)  # fmt: skip
 Condition = dict[str, Any]
 # The generation of the lifecycle rules a use case follows. 1: before promises P1–P8 (kept for
 # workflows that started then and replay); 2: stage SLAs, per-version assessments, triage.

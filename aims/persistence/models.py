@@ -267,6 +267,20 @@ class AuditChain(Base):
     updated_at: Mapped[dt.datetime]
 
 
+class AuditCheckpoint(Base):
+    """Once a day: every chain's length and head hash, signed (Ed25519). An export carries them,
+    so rewriting a chain consistently after a checkpoint still shows offline."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), unique=True)  # the schedule may retry: one a day
+    at: Mapped[dt.datetime]
+    chains: Mapped[list[Any]]  # [{"id", "length", "head_hash"}], ordered by id
+    signature: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEvent(Base):
     """Append-only (a database trigger refuses UPDATE and DELETE); hashes chain per `chain_id`
     (a use case id, or `system`)."""

@@ -97,8 +97,17 @@ def bind_slack_id(session: Session, user: User, slack_user_id: str, *, by: str, 
     _record(session, "slack_id_bound", by, now, user, slack_user_id=slack_user_id)
 
 
+class RoleError(ValueError):
+    pass
+
+
 def _set_role_rows(user: User, roles: Iterable[str]) -> None:
+    """Everyone is a requester, except an auditor: that account reads everything and does nothing."""
     wanted = sorted(set(roles) | {"requester"})
+    if "auditor" in wanted:
+        if set(wanted) - {"auditor", "requester"}:
+            raise RoleError("an auditor account holds no other role (it reads everything and acts on nothing)")
+        wanted = ["auditor"]
     user.role_rows = [row for row in user.role_rows if row.role in wanted] + [
         UserRole(role=role) for role in wanted if role not in user.roles
     ]

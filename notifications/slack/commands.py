@@ -56,12 +56,15 @@ def reply(text: str, message_blocks: list[Any] | None = None) -> JSONResponse:
     return JSONResponse(body)
 
 
+_SHOWN = 15  # oldest first: a message with buttons stays readable (and under Slack's 50 blocks)
+
+
 def _pending(service: UseCaseService, public_url: str) -> JSONResponse:
     gates = service.pending_approvals()
     if not gates:
         return reply("Nothing is waiting for you. 🎉")
     message: list[Any] = []
-    for gate in gates[:15]:
+    for gate in gates[:_SHOWN]:
         summary = (
             f"*{blocks.escape(gate['name'])}* · {gate['aims_tier']} · {gate['label']}"
             f" · due {gate['due_at'][:16].replace('T', ' ')} UTC" + (" · *stalled*" if gate["stalled"] else "")
@@ -69,6 +72,9 @@ def _pending(service: UseCaseService, public_url: str) -> JSONResponse:
         message.append(blocks.SectionBlock(text=blocks.MarkdownTextObject(text=summary)))
         link = f"{public_url}/use-cases/{gate['use_case_id']}"
         message.append(blocks.decision_buttons(gate["use_case_id"], gate["gate_id"], gate["version"], link))
+    if len(gates) > _SHOWN:
+        more = f"…and {len(gates) - _SHOWN} more, newer ones: <{public_url}/approvals|your approvals page>"
+        message.append(blocks.SectionBlock(text=blocks.MarkdownTextObject(text=more)))
     return reply(f"{len(gates)} gate(s) waiting for you", message)
 
 
