@@ -56,10 +56,11 @@ PEOPLE = [f"{name}@example.com" for name in ("ana", "bo", "cy", "di", "ed", "fay
 GOVERNANCE = ["aims_owner", "risk", "privacy", "security", "legal", "executive"]
 ROLE_SETS = st.lists(st.sampled_from(GOVERNANCE), unique=True, min_size=1, max_size=4)
 # Who acts: anyone, or the person a step needs ("owner", "requester", "eligible" for a gate, a
-# role holder), so that random runs reach production, reviews and retirement, not only refusals.
+# role holder), so that random runs reach production, reviews and retirement, not only refusals;
+# and "involved", someone P1 excludes, so that self-approval is tried on purpose.
 ANYONE = st.sampled_from(PEOPLE)
 OWNER_MOSTLY = st.sampled_from(["owner", "owner", "owner", "requester", *PEOPLE])
-DECIDER = st.sampled_from(["eligible"] * 8 + ["owner", "requester", *PEOPLE])
+DECIDER = st.sampled_from(["eligible"] * 8 + ["involved"] * 2 + ["owner", "requester", *PEOPLE])
 REVISER = st.sampled_from(["requester", "owner", "legal", *PEOPLE])
 
 
@@ -139,6 +140,13 @@ class Promises(RuleBasedStateMachine):
             who = state.business_owner
         elif who == "requester":
             who = state.requester
+        elif who == "involved":
+            # Someone who is or was involved (a former owner, an assessor...), holding the role if any does:
+            # the people P1 is about, chosen on purpose rather than by luck.
+            involved = sorted(self.oracle.conflicted)
+            holding = [p for p in involved if role in self.roles.get(p, [])]
+            pool = holding or involved
+            who = pool[len(self.oracle.transition_numbers) % len(pool)]
         elif who in ("eligible", "legal"):
             wanted = role or "legal"
             holders = [p for p in PEOPLE if wanted in self.roles[p] and p not in (excluded or [])]
