@@ -1,6 +1,9 @@
 # One image for every aims process: `aims api`, `aims worker`, `aims migrate`.
 FROM python:3.11.14-slim
 WORKDIR /app
+# WeasyPrint renders the PDFs (evidence packs, reports) with Pango and needs a font.
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md requirements.lock ./
 # Dependencies exactly as locked (hashes checked), then aims without resolving anything more.
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock

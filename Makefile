@@ -20,9 +20,12 @@ migrate: install
 run: install
 	$(BIN)/aims dev
 
-# Browser tests drive Debian's Chromium (Playwright's own download is not used).
+# Browser tests drive Debian's Chromium (Playwright's own download is not used); PDFs are made
+# by WeasyPrint (Pango, fonts) and checked by rasterising them with poppler's pdftoppm.
+SYSTEM_PACKAGES := chromium poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	@(test -x /usr/bin/chromium && test -x /usr/bin/pdftoppm && test -e /usr/share/fonts/truetype/dejavu) || \
+		(apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
 
 test: install browser audit
 	$(BIN)/pytest -q

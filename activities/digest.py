@@ -25,9 +25,9 @@ class DigestActivities:
         with transaction(self.database_url) as session:
             items = [
                 StalledItem(
-                    use_case_id=item["use_case_id"], name=item["name"], label=item["label"], since=item["since"],
+                    use_case_id=item["use_case_id"] or "", name=item["name"], label=item["label"], since=item["since"],
                     due_at=item["due_at"], executive_told=item["escalation_level"] >= Escalation.EXECUTIVE,
-                    link=f"{self.public_url}/use-cases/{item['use_case_id']}",
+                    link=f"{self.public_url}{item['link']}",
                 )  # fmt: skip
                 for item in queries.stalled(session)
             ]

@@ -325,3 +325,56 @@ def test_an_auditor_account_holds_no_other_role(database_url: str):
     with transaction(database_url) as session, pytest.raises(users.RoleError, match="no other role"):
         users.add_user(session, email=f"mixed-{uuid.uuid4().hex[:6]}@example.com", name="Mixed",
                        roles=["auditor", "risk"], slack_user_id=None, now=NOW, by="tests")  # fmt: skip
+
+
+# ---------------------------------------------------------------- the evidence pack
+
+
+def rasterised(pdf: bytes, tmp_path: Path, page: int = 1) -> Path:
+    """Page `page` of the PDF as a PNG, by poppler's pdftoppm (as a reader's viewer would draw it)."""
+    (tmp_path / "document.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page), "-singlefile",
+                    str(tmp_path / "document.pdf"), str(tmp_path / "page")], check=True, timeout=60)  # fmt: skip
+    return tmp_path / "page.png"
+
+
+def ink(png: Path) -> float:
+    """The share of the page that is not white: 0 for a blank page."""
+    from PIL import Image
+
+    pixels = Image.open(png).convert("L").get_flattened_data()
+    return sum(1 for value in pixels if value < 200) / len(pixels)
+
+
+async def test_the_evidence_pack_has_every_record_as_html_and_pdf(api: Api, database_url: str, tmp_path: Path):
+    from tests.intakes import ASSESSMENT, SIGNOFF, invoice_ocr
+
+    use_case = (await api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name="Evidence pack demo")))["id"]
+    await api.ok(OWNER, f"/api/use-cases/{use_case}/assessment", ASSESSMENT)
+    await api.decide(AIMS, use_case, "v1-final-aims_owner", comment="Controls in place")
+    await api.ok(OWNER, f"/api/use-cases/{use_case}/sign-off", SIGNOFF)
+    await api.ok(RISK, f"/api/use-cases/{use_case}/incidents", {"severity": "minor", "description": "Misread total"})
+
+    page = await api.get(OWNER, f"/api/use-cases/{use_case}/evidence")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for expected in ("Evidence pack demo", "Version 1", "MINIMAL", "Assessment of version 1", "v1-final-aims_owner",
+                     "Controls in place", "Signed off by owner@example.com", "Misread total", "verified",
+                     "intake submitted", "A.6.2.4"):  # fmt: skip
+        assert expected in page.text, expected
+    pdf = await api.get(OWNER, f"/api/use-cases/{use_case}/evidence.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    first = rasterised(pdf.content, tmp_path)
+    assert ink(first) > 0.01
+    (repo_root() / "docs" / "screenshots" / "evidence-pack.png").write_bytes(first.read_bytes())
+
+    trail = (await api.get(AIMS, "/api/audit/system")).json()["events"]
+    generated = [e for e in trail if e["type"] == "evidence_pack_generated" and e["data"]["use_case_id"] == use_case]
+    assert [e["data"]["format"] for e in generated] == ["html", "pdf"]
+    assert generated[-1]["data"]["sha256"] == pdf.headers["x-content-sha256"] == __import__("hashlib").sha256(
+        pdf.content
+    ).hexdigest()
+    outsider = f"outsider-{uuid.uuid4().hex[:6]}@example.com"
+    with transaction(database_url) as session:
+        _, api.tokens[outsider] = users.add_user(session, email=outsider, name="Outsider", roles=[],
+                                                 slack_user_id=None, now=dt.datetime.now(dt.UTC), by="tests")  # fmt: skip
+    assert (await api.get(outsider, f"/api/use-cases/{use_case}/evidence.pdf")).status_code == 403

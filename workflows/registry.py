@@ -2,6 +2,7 @@
 
 from workflows.checkpoint import DailyCheckpointWorkflow
 from workflows.digest import DailyDigestWorkflow
+from workflows.soa import SoaWorkflow
 from workflows.use_case import UseCaseWorkflow
 
-WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow, DailyCheckpointWorkflow]
+WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow, DailyCheckpointWorkflow, SoaWorkflow]

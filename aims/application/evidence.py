@@ -82,6 +82,54 @@ def write_bundle(
     return exported
 
 
+def record_generated(database_url: str, *, kind: str, digest: str, by: str, now: dt.datetime, **data: Any) -> None:
+    """A document made from the records (evidence pack, report) is itself on the system chain."""
+    with transaction(database_url) as session:
+        event = chains.NewEvent(type=f"{kind}_generated", actor=by, at=now, version=0, data={"sha256": digest, **data})
+        chains.append(session, chains.SYSTEM_CHAIN, [event], now)
+
+
+def evidence_pack(session: Any, use_case_id: str) -> dict[str, Any]:
+    """Everything an auditor asks about one use case, from its audit chain: every intake version
+    and its classification, assessments, decisions, sign-offs, reviews, incidents, suspensions,
+    decommission, the whole timeline, and whether the chain verifies."""
+    check = chains.verify(session, use_case_id)
+    pack: dict[str, Any] = {
+        "use_case_id": use_case_id, "versions": [], "assessments": [], "decisions": [], "signoffs": [],
+        "reviews": {}, "incidents": {}, "suspensions": [], "decommission": {}, "timeline": [],
+        "chain": {"verified": check.verified, "length": check.length, "head_hash": check.head_hash,
+                  "reason": check.reason},
+    }  # fmt: skip
+    for event in chains.events(session, use_case_id):
+        who = {"by": event.actor, "at": audit.iso(event.at), "version": event.version}
+        data = event.data or {}
+        pack["timeline"].append({"seq": event.seq, "type": event.type, **who})
+        if event.type in ("intake_submitted", "intake_revised"):
+            pack["versions"].append({**who, "intake": data.get("intake"), "classification": None})
+        elif event.type == "classified" and pack["versions"]:
+            pack["versions"][-1]["classification"] = data.get("classification")
+        elif event.type == "assessment_submitted":
+            pack["assessments"].append({**who, "assessment": data.get("assessment")})
+        elif event.type == "gate_decided":
+            pack["decisions"].append({**who, **data})
+        elif event.type == "signed_off":
+            pack["signoffs"].append({**who, "signoff": data.get("signoff")})
+        elif event.type.startswith("review_") and "review" in data:
+            review = pack["reviews"].setdefault(data["review"], {"number": data["review"]})
+            review[event.type.removeprefix("review_")] = {**who, **data}
+        elif event.type == "incident_reported":
+            pack["incidents"][data["number"]] = {**who, **data}
+        elif event.type == "incident_triaged":
+            pack["incidents"].setdefault(data["incident"], {"number": data["incident"]})["triage"] = {**who, **data}
+        elif event.type in ("suspended", "suspension_lifted"):
+            pack["suspensions"].append({**who, "type": event.type, "reason": data.get("reason")})
+        elif event.type.startswith("decommission_"):
+            pack["decommission"][event.type.removeprefix("decommission_")] = {**who, **data}
+    pack["reviews"] = [pack["reviews"][number] for number in sorted(pack["reviews"])]
+    pack["incidents"] = [pack["incidents"][number] for number in sorted(pack["incidents"])]
+    return pack
+
+
 def _events(session: Any, chain_id: str, length: int):
     """A chain's events up to `length`, in batches (a whole AIMS does not fit in memory at once)."""
     after = 0

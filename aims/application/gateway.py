@@ -1,5 +1,6 @@
-"""Commands to the use case workflows: start one with its intake, send it an action, and turn
-its refusals into the API's errors. Reads never come here: they go to the register."""
+"""Commands to the workflows: start a use case with its intake, send it an action, change the
+Statement of Applicability, and turn refusals into the API's errors. Reads never come here:
+they go to the register."""
 
 from __future__ import annotations
 
@@ -19,7 +20,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from aims.domain.commands import Command
 from aims.domain.intake import Intake
-from aims.domain.messages import ACT_UPDATE, SYNC_UPDATE, WORKFLOW_TYPE, Ack, UseCaseInput, workflow_id
+from aims.domain.messages import (
+    ACT_UPDATE,
+    SOA_WORKFLOW_ID,
+    SOA_WORKFLOW_TYPE,
+    SYNC_UPDATE,
+    WORKFLOW_TYPE,
+    Ack,
+    UseCaseInput,
+    workflow_id,
+)
+from aims.domain.soa import DecideSoa, ProposeSoa, SoaAck, SoaInput
 from aims.application.errors import ServiceError
 
 _REFUSAL_CODES = {"forbidden", "conflict", "invalid", "not_found"}
@@ -71,6 +82,21 @@ class UseCaseGateway:
             )
         except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
             raise _mapped(error, command.kind.replace("_", " ")) from None
+
+
+    async def soa(self, update: str, command: ProposeSoa | DecideSoa, update_id: str) -> SoaAck:
+        """An Update to the Statement of Applicability's workflow (started on first use)."""
+        start = WithStartWorkflowOperation(
+            SOA_WORKFLOW_TYPE, SoaInput(), id=SOA_WORKFLOW_ID, task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )  # fmt: skip
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                update, command, start_workflow_operation=start, id=update_id, result_type=SoaAck,
+                rpc_timeout=self.timeout,
+            )  # fmt: skip
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, "the Statement of Applicability change") from None
 
 
 def _mapped(error: Exception, what: str) -> ServiceError:

@@ -169,6 +169,11 @@ class UseCaseService:
             now=dt.datetime.now(dt.UTC),
         )  # fmt: skip
 
+    def evidence_pack(self, use_case_id: str) -> dict[str, Any]:
+        with self.db() as session:
+            row, _ = self.readable(session, use_case_id)
+            return evidence.evidence_pack(session, use_case_id) | {"name": row.name, "status": row.status}
+
     def stalled(self) -> list[dict[str, Any]]:
         self.require_governance_view()
         with self.db() as session:

@@ -18,6 +18,7 @@ from activities.checkpoint import CheckpointActivities
 from activities.delivery import DeliveryActivities
 from activities.digest import DigestActivities
 from activities.register import RegisterActivities
+from activities.soa import SoaActivities
 from aims.connection import connect
 from aims.domain.messages import (
     CHECKPOINT_SCHEDULE_ID,
@@ -62,8 +63,10 @@ def use_case_worker(
     register = RegisterActivities(database_url, policy, channels=[channel.name for channel in channels])
     delivery = DeliveryActivities(database_url, channels, public_url)
     digest = DigestActivities(database_url, channels, public_url)
+    statement = SoaActivities(database_url, policy)
     activities: list[Any] = [
         register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
+        statement.record_proposal, statement.record_decision, statement.record_escalation,
     ]  # fmt: skip
     if signing_key_file is not None:
         activities.append(CheckpointActivities(database_url, signing_key_file).sign_checkpoint)

@@ -255,6 +255,28 @@ class Delivery(Base):
     notification: Mapped[Notification] = relationship(lazy="joined", innerjoin=True, back_populates="deliveries")
 
 
+class SoaProposal(Base):
+    """A Statement of Applicability as proposed: a draft until its workflow accepts it, then
+    proposed, then approved (it gets the next `version`) or rejected. Nothing is overwritten."""
+
+    __tablename__ = "soa_proposals"
+    __table_args__ = (Index("ix_soa_proposals_status", "status"),)
+
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16))  # draft, proposed, approved, rejected
+    entries: Mapped[list[Any]]
+    note: Mapped[str] = mapped_column(String(200))
+    proposed_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime]
+    proposed_at: Mapped[dt.datetime | None]
+    due_at: Mapped[dt.datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[dt.datetime | None]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int | None] = mapped_column(unique=True)
+
+
 class AuditChain(Base):
     """The head of each hash chain: a use case's, or `system` (users, roles, tokens). Stored so
     a deleted or truncated tail shows: the events must end at this length and hash."""

@@ -19,7 +19,7 @@ from aims.domain.classification import Category
 from aims.domain.policy import Tier
 from aims.domain.state import Escalation, Status, UseCaseState
 from aims.persistence import chains, users
-from aims.persistence.models import Gate, GateDecision, Incident, Notification, UseCase, WaitingItem
+from aims.persistence.models import Gate, GateDecision, Incident, Notification, SoaProposal, UseCase, WaitingItem
 
 
 class RegisterFilter(BaseModel):
@@ -254,14 +254,35 @@ def stalled(session: Session) -> list[dict[str, Any]]:
         excluded = set(item.exclude)
         by_role = {role: holders.get(role, set()) - excluded for role in item.roles}
         people = {email for email in item.emails if email not in inactive} - excluded
-        view = waiting_view(item, use_case) | {"assignees": sorted(people.union(*by_role.values()))}
+        view = waiting_view(item, use_case) | {
+            "assignees": sorted(people.union(*by_role.values())), "link": f"/use-cases/{use_case.id}",
+        }  # fmt: skip
         if not view["assignees"]:
             view["unassigned"] = "; ".join(
                 [f"{email} is deactivated" for email in item.emails if email in inactive]
                 + [f"nobody active may act as {role}" for role, emails in by_role.items() if not emails]
             )
         views.append(view)
-    return views
+    return views + _stalled_soa(session)
+
+
+def _stalled_soa(session: Session) -> list[dict[str, Any]]:
+    """A Statement of Applicability proposal past its deadline waits on the executives too."""
+    row = session.scalar(
+        select(SoaProposal).where(SoaProposal.status == "proposed", SoaProposal.escalation_level >= Escalation.STALLED)
+    )
+    if row is None or row.proposed_at is None or row.due_at is None:
+        return []
+    assignees = sorted(users.holders_of(session, {"executive"}).get("executive", set()) - {row.proposed_by})
+    view = {
+        "kind": "soa", "ref": str(row.number), "label": f"Statement of Applicability proposal {row.number}",
+        "role": "executive", "who": ["executive"], "since": audit.iso(row.proposed_at), "due_at": audit.iso(row.due_at),
+        "escalation_level": row.escalation_level, "stalled": True, "use_case_id": None,
+        "name": "Statement of Applicability", "status": "proposed", "assignees": assignees, "link": "/soa",
+    }  # fmt: skip
+    if not assignees:
+        view["unassigned"] = "nobody active may act as executive (other than the proposer)"
+    return [view]
 
 
 def open_gate_openings(session: Session) -> list[dt.datetime]:

@@ -1,5 +1,6 @@
 """Evidence for auditors: signed bundles of the audit chains, the public key that checks them,
-and the standalone verifier (`python verify_evidence.py BUNDLE.zip --public-key KEY.pem`)."""
+the standalone verifier (`python verify_evidence.py BUNDLE.zip --public-key KEY.pem`), and
+each use case's evidence pack (HTML, PDF)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.background import BackgroundTask
 
 from aims import verify_evidence
@@ -18,9 +19,11 @@ from aims.application.service import UseCaseService
 from aims.settings import SettingsError
 from aims.signing import SigningKey
 from api.deps import CurrentUser, ServiceDep, UseCaseId
+from api.web import documents
 
 router = APIRouter(prefix="/api", tags=["evidence"])
 ZIP = {200: {"content": {"application/zip": {}}, "description": "the signed evidence bundle"}}
+PDF = {200: {"content": {"application/pdf": {}}, "description": "the document as PDF"}}
 
 
 @router.get("/evidence/export", response_class=FileResponse, responses=ZIP)
@@ -33,6 +36,21 @@ def export_everything(request: Request, service: ServiceDep) -> Response:
 def export_use_case(use_case_id: UseCaseId, request: Request, service: ServiceDep) -> Response:
     """One use case's chain (for whoever may read its full detail)."""
     return _bundle(request, service, use_case_id)
+
+
+@router.get("/use-cases/{use_case_id}/evidence", response_class=HTMLResponse)
+def evidence_pack_html(use_case_id: UseCaseId, service: ServiceDep) -> Response:
+    """The evidence pack as a page that prints well (whoever may read the use case's detail)."""
+    return documents.html_response(service, documents.evidence_pack(service, use_case_id), "evidence_pack",
+                                   use_case_id=use_case_id)  # fmt: skip
+
+
+@router.get("/use-cases/{use_case_id}/evidence.pdf", response_class=Response, responses=PDF)
+def evidence_pack_pdf(use_case_id: UseCaseId, service: ServiceDep) -> Response:
+    """The evidence pack as PDF; generating it is an audit event carrying the PDF's SHA-256."""
+    html = documents.evidence_pack(service, use_case_id)
+    return documents.pdf_response(service, html, f"aims-evidence-pack-{use_case_id}", "evidence_pack",
+                                  use_case_id=use_case_id)  # fmt: skip
 
 
 @router.get("/evidence/public-key", response_class=PlainTextResponse)

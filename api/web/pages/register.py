@@ -16,20 +16,12 @@ from aims.domain.state import STATUSES
 from aims.persistence import queries
 from aims.persistence.db import session_factory
 from api.web.auth import PageService, ViewerDep
+from api.web.csv_cells import csv_cell
 from api.web.render import render
 
 router = APIRouter()
 CSV_COLUMNS = ["id", "name", "status", "aims_tier", "regulatory_category", "version", "requester", "business_owner",
                "policy_version", "next_review_due"]  # fmt: skip
-# A cell a spreadsheet would run as a formula is written as text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @router.get("/use-cases", response_model=None)
 def register(
     request: Request,

@@ -16,6 +16,7 @@ from aims.domain.commands import DecideGate
 from api.deps import GateId, UseCaseId
 from aims.application.errors import ServiceError
 from api.routes.actions import ACTIONS
+from api.web import documents
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.forms import FORMS
 from api.web.render import render
@@ -34,6 +35,20 @@ def use_case_page(request: Request, use_case_id: UseCaseId, viewer: ViewerDep, s
         request, "use_case.html", viewer, state=state, trail=trail, decidable=set(you["decidable_gates"]),
         available=set(you["actions"]), draft=json.dumps(draft, indent=2) if draft else "", controls=ANNEX_A_CONTROLS,
     )  # fmt: skip
+
+
+@router.get("/use-cases/{use_case_id}/evidence", response_class=HTMLResponse)
+def evidence_pack_page(use_case_id: UseCaseId, service: PageService) -> HTMLResponse:
+    """The evidence pack to read or print (the same document as the PDF)."""
+    return documents.html_response(service, documents.evidence_pack(service, use_case_id), "evidence_pack",
+                                   use_case_id=use_case_id)  # fmt: skip
+
+
+@router.get("/use-cases/{use_case_id}/evidence.pdf", response_class=Response)
+def evidence_pack_pdf(use_case_id: UseCaseId, service: PageService) -> Response:
+    html = documents.evidence_pack(service, use_case_id)
+    return documents.pdf_response(service, html, f"aims-evidence-pack-{use_case_id}", "evidence_pack",
+                                  use_case_id=use_case_id)  # fmt: skip
 
 
 @router.post("/use-cases/{use_case_id}/actions/{action}", response_model=None)
