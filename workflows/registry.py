@@ -2,7 +2,8 @@
 
 from workflows.checkpoint import DailyCheckpointWorkflow
 from workflows.digest import DailyDigestWorkflow
+from workflows.nonconformity import NonconformityWorkflow
 from workflows.soa import SoaWorkflow
 from workflows.use_case import UseCaseWorkflow
 
-WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow, DailyCheckpointWorkflow, SoaWorkflow]
+WORKFLOWS = [UseCaseWorkflow, DailyDigestWorkflow, DailyCheckpointWorkflow, SoaWorkflow, NonconformityWorkflow]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -22,18 +23,24 @@ from aims.domain.commands import Command
 from aims.domain.intake import Intake
 from aims.domain.messages import (
     ACT_UPDATE,
+    NC_ACT_UPDATE,
+    NC_OPEN_UPDATE,
+    NC_WORKFLOW_TYPE,
     SOA_WORKFLOW_ID,
     SOA_WORKFLOW_TYPE,
     SYNC_UPDATE,
     WORKFLOW_TYPE,
     Ack,
     UseCaseInput,
+    nonconformity_workflow_id,
     workflow_id,
 )
+from aims.domain.nonconformity import NcAck, NcCommand, NcInput
 from aims.domain.soa import DecideSoa, ProposeSoa, SoaAck, SoaInput
 from aims.application.errors import ServiceError
 
 _REFUSAL_CODES = {"forbidden", "conflict", "invalid", "not_found"}
+T = TypeVar("T")
 
 
 def request_id(kind: str, use_case_id: str, caller: str, idempotency_key: str | None) -> str:
@@ -86,20 +93,46 @@ class UseCaseGateway:
 
     async def soa(self, update: str, command: ProposeSoa | DecideSoa, update_id: str) -> SoaAck:
         """An Update to the Statement of Applicability's workflow (started on first use)."""
+        return await self._start_and_update(
+            SOA_WORKFLOW_TYPE, SOA_WORKFLOW_ID, SoaInput(), update, command, update_id, SoaAck,
+            "the Statement of Applicability change",
+        )  # fmt: skip
+
+    async def open_nonconformity(self, number: int) -> NcAck:
+        """Start the nonconformity's workflow and wait until it is open in the register."""
+        return await self._start_and_update(
+            NC_WORKFLOW_TYPE, nonconformity_workflow_id(number), NcInput(number=number), NC_OPEN_UPDATE, None,
+            f"opened:{number}", NcAck, "the nonconformity",
+        )  # fmt: skip
+
+    async def act_on_nonconformity(self, number: int, command: NcCommand, update_id: str) -> NcAck:
+        handle = self.client.get_workflow_handle(nonconformity_workflow_id(number))
+        try:
+            return await handle.execute_update(NC_ACT_UPDATE, command, id=update_id, result_type=NcAck,
+                                               rpc_timeout=self.timeout)  # fmt: skip
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, "the change", ended=f"nonconformity {number} is closed") from None
+
+    async def _start_and_update(
+        self, workflow_type: str, workflow_id: str, params: Any, update: str, arg: Any, update_id: str,
+        result_type: type[T], what: str,
+    ) -> T:  # fmt: skip
         start = WithStartWorkflowOperation(
-            SOA_WORKFLOW_TYPE, SoaInput(), id=SOA_WORKFLOW_ID, task_queue=self.task_queue,
+            workflow_type, params, id=workflow_id, task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )  # fmt: skip
         try:
             return await self.client.execute_update_with_start_workflow(
-                update, command, start_workflow_operation=start, id=update_id, result_type=SoaAck,
-                rpc_timeout=self.timeout,
+                update, *([] if arg is None else [arg]), start_workflow_operation=start, id=update_id,
+                result_type=result_type, rpc_timeout=self.timeout,
             )  # fmt: skip
         except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
-            raise _mapped(error, "the Statement of Applicability change") from None
+            raise _mapped(error, what) from None
 
 
-def _mapped(error: Exception, what: str) -> ServiceError:
+def _mapped(
+    error: Exception, what: str, ended: str = "this use case's lifecycle has ended; it accepts no changes"
+) -> ServiceError:
     if isinstance(error, WorkflowUpdateFailedError):
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSAL_CODES:
@@ -110,8 +143,6 @@ def _mapped(error: Exception, what: str) -> ServiceError:
             "unavailable", f"{what} was accepted but is still being processed; repeat it with the same Idempotency-Key"
         )
     assert isinstance(error, RPCError)
-    if error.status == RPCStatusCode.NOT_FOUND:
-        return ServiceError("conflict", "this use case's lifecycle has ended; it accepts no changes")
-    if error.status == RPCStatusCode.ALREADY_EXISTS:
-        return ServiceError("conflict", "this use case's lifecycle has ended; it accepts no changes")
+    if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS):
+        return ServiceError("conflict", ended)
     return ServiceError("unavailable", "the workflow service is unavailable; try again shortly")

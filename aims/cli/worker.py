@@ -17,6 +17,7 @@ from activities.channels import Channel
 from activities.checkpoint import CheckpointActivities
 from activities.delivery import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.nonconformity import NonconformityActivities
 from activities.register import RegisterActivities
 from activities.soa import SoaActivities
 from aims.connection import connect
@@ -64,9 +65,11 @@ def use_case_worker(
     delivery = DeliveryActivities(database_url, channels, public_url)
     digest = DigestActivities(database_url, channels, public_url)
     statement = SoaActivities(database_url, policy)
+    corrective = NonconformityActivities(database_url, policy)
     activities: list[Any] = [
         register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
         statement.record_proposal, statement.record_decision, statement.record_escalation,
+        corrective.record_open, corrective.record_change, corrective.record_escalation,
     ]  # fmt: skip
     if signing_key_file is not None:
         activities.append(CheckpointActivities(database_url, signing_key_file).sign_checkpoint)

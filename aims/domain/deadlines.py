@@ -155,9 +155,8 @@ def _review_item(state: UseCaseState, review: ReviewCycle) -> Waiting:
 
 
 def _ladder(state: UseCaseState, since: dt.datetime, due: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
-    rungs = state.timing.gate_escalation
-    span = (due - since) / rungs.stalled_at
-    return since + span * rungs.reminder_at, since + span * rungs.stalled_at, since + span * rungs.executive_at
+    reminder, stalled, executive = state.timing.gate_escalation.steps(since, due)
+    return reminder, stalled, executive
 
 
 def _set_level(state: UseCaseState, item: Waiting, level: Escalation) -> None:

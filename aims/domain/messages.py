@@ -30,6 +30,12 @@ DECIDE_SOA_UPDATE = "decide_soa"
 RECORD_SOA_PROPOSAL_ACTIVITY = "record_soa_proposal"
 RECORD_SOA_DECISION_ACTIVITY = "record_soa_decision"
 RECORD_SOA_ESCALATION_ACTIVITY = "record_soa_escalation"
+NC_WORKFLOW_TYPE = "Nonconformity"
+NC_OPEN_UPDATE = "open_nonconformity"
+NC_ACT_UPDATE = "act_on_nonconformity"
+RECORD_NC_OPEN_ACTIVITY = "record_nc_open"
+RECORD_NC_CHANGE_ACTIVITY = "record_nc_change"
+RECORD_NC_ESCALATION_ACTIVITY = "record_nc_escalation"
 CHECKPOINT_WORKFLOW_TYPE = "DailyCheckpoint"
 CHECKPOINT_ACTIVITY = "sign_checkpoint"
 CHECKPOINT_SCHEDULE_ID = "aims-daily-checkpoint"
@@ -84,3 +90,7 @@ class Ack(BaseModel):
     status: Status
     version: int
     transition_number: int
+
+
+def nonconformity_workflow_id(number: int) -> str:
+    return f"nonconformity-{number}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -39,6 +40,11 @@ class GateEscalation(_Data):
     reminder_at: float = 0.5
     stalled_at: float = 1.0
     executive_at: float = 2.0
+
+    def steps(self, since: dt.datetime, due: dt.datetime) -> list[dt.datetime]:
+        """The ladder's rungs for something due at `due` since `since`: reminder, stalled, executive."""
+        span = (due - since) / self.stalled_at
+        return [since + span * self.reminder_at, since + span * self.stalled_at, since + span * self.executive_at]
 
     @model_validator(mode="after")
     def _ordered(self) -> GateEscalation:

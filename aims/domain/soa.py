@@ -142,9 +142,7 @@ def may_decide(actor: Actor, pending: PendingSoa | None, number: int) -> Pending
 def pending_for(number: int, proposed_by: str, since: dt.datetime, policy: Policy) -> PendingSoa:
     """The proposal's deadline is the gate SLA; its ladder the gates' 50/100/200 %."""
     due = Duration.parse(policy.gate_sla).after(since)
-    rungs = policy.gate_escalation
-    span = (due - since) / rungs.stalled_at
-    steps = [since + span * rungs.reminder_at, since + span * rungs.stalled_at, since + span * rungs.executive_at]
+    steps = policy.gate_escalation.steps(since, due)
     return PendingSoa(number=number, proposed_by=proposed_by, since=since, due_at=due, steps=steps)
 
 

@@ -277,6 +277,28 @@ class SoaProposal(Base):
     version: Mapped[int | None] = mapped_column(unique=True)
 
 
+class Nonconformity(Base):
+    """A nonconformity and its corrective actions (clause 10.2). `rounds` keeps every action
+    and its effectiveness check; the columns say where it stands now. A draft until its
+    workflow opens it."""
+
+    __tablename__ = "nonconformities"
+    __table_args__ = (Index("ix_nonconformities_status", "status"),)
+
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    use_case_id: Mapped[str | None] = mapped_column(String(36))
+    raised_by: Mapped[str] = mapped_column(String(320))
+    raised_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(24))  # draft, action_open, effectiveness_check, closed
+    action_owner: Mapped[str] = mapped_column(String(320))
+    due_at: Mapped[dt.datetime]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    rounds: Mapped[list[Any]]
+    closed_at: Mapped[dt.datetime | None]
+
+
 class AuditChain(Base):
     """The head of each hash chain: a use case's, or `system` (users, roles, tokens). Stored so
     a deleted or truncated tail shows: the events must end at this length and hash."""

@@ -1,0 +1,165 @@
+"""Nonconformities and corrective actions (clause 10.2): raised with an action, completed by its
+owner, checked by another AIMS owner (closed, or reopened with a new action), late ones climb
+the gates' ladder into the stalled view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from temporalio.testing import WorkflowEnvironment
+
+from aims.domain import nonconformity as nc
+from aims.domain.state import Actor, Refused
+from aims.persistence import chains, queries, users
+from aims.persistence import nonconformities as records
+from aims.persistence.db import migrate, transaction
+from aims.settings import current_policy
+from tests.conftest import worker_for
+from tests.test_api import AIMS, OWNER, REQ, RISK, Api, api  # noqa: F401 - `api` is the fixture
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def action(owner: str = OWNER, days: int = 14) -> dict[str, str]:
+    return {"description": "Add a human check of every answer", "owner": owner,
+            "due_at": (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()}  # fmt: skip
+
+
+def raised(source: str = "incident", owner: str = OWNER) -> dict[str, object]:
+    return {"source": source, "description": "Answers reached a customer unchecked", "action": action(owner)}
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def test_the_rules_of_a_corrective_action():
+    body = nc.RaiseNonconformity.model_validate(raised())
+    state = nc.opened(1, AIMS, body.action, NOW, current_policy())
+    assert state.status == "action_open" and state.steps[1] == state.due_at
+    risk, owner = Actor(email=RISK, roles=["risk"]), Actor(email=OWNER, roles=["requester"])
+    aims, owner_aims = Actor(email=AIMS, roles=["aims_owner"]), Actor(email=OWNER, roles=["aims_owner"])
+    with pytest.raises(Refused, match="governance roles"):
+        nc.may_raise(owner, body, NOW)
+    with pytest.raises(Refused, match="action.due_at"):
+        nc.may_raise(risk, body.model_copy(update={"action": body.action.model_copy(update={"due_at": NOW})}), NOW)
+    complete = nc.NcCommand(actor=owner, kind="complete", complete=nc.CompleteAction(note="done"))
+    with pytest.raises(Refused, match="the action's owner"):
+        nc.check(state, complete.model_copy(update={"actor": risk}), NOW)
+    checking = nc.apply(state, complete, NOW)
+    assert checking.status == "effectiveness_check" and checking.due_at > NOW
+    effective = nc.NcCommand(actor=aims, kind="check", check=nc.CheckEffectiveness(effective=True, comment="ok"))
+    with pytest.raises(Refused, match="other than the action's owner"):
+        nc.check(checking, effective.model_copy(update={"actor": owner_aims}), NOW)
+    assert nc.apply(checking, effective, NOW).status == "closed"
+    with pytest.raises(ValidationError, match="next_action"):
+        nc.CheckEffectiveness(effective=False, comment="still happens")
+
+
+# ---------------------------------------------------------------- the durable loop
+
+
+async def test_a_late_action_climbs_the_ladder_and_a_reopened_one_closes(time_env: WorkflowEnvironment, tmp_path: Path):
+    from aims.application.gateway import UseCaseGateway
+
+    database_url = f"sqlite:///{tmp_path / 'nc.db'}"
+    migrate(database_url)
+    with transaction(database_url) as session:
+        for email, roles in ((AIMS, ["aims_owner"]), (OWNER, ["requester"])):
+            users.add_user(session, email=email, name=email, roles=roles, slack_user_id=None, now=NOW, by="tests")
+        number = records.add_draft(session, nc.RaiseNonconformity.model_validate(raised()), RISK,
+                                   dt.datetime.now(dt.UTC)).number  # fmt: skip
+    owner, aims = Actor(email=OWNER, roles=["requester"]), Actor(email=AIMS, roles=["aims_owner"])
+    async with worker_for(time_env.client, "nc", database_url):
+        gateway = UseCaseGateway(time_env.client, "nc")
+        assert (await gateway.open_nonconformity(number)).status == "action_open"
+        assert (await gateway.open_nonconformity(number)).status == "action_open"  # a retry opens it once
+        await time_env.sleep(dt.timedelta(days=40))  # past 200 % of a 14-day action
+        with transaction(database_url) as session:
+            assert records.get(session, number).escalation_level == 3
+            late = [item for item in queries.stalled(session) if item["kind"] == "corrective_action"]
+            assert late and late[0]["assignees"] == [OWNER] and late[0]["link"] == f"/nonconformities/{number}"
+        done = nc.NcCommand(actor=owner, kind="complete", complete=nc.CompleteAction(note="Checks added"))
+        assert (await gateway.act_on_nonconformity(number, done, "u1")).status == "effectiveness_check"
+        next_due = await time_env.get_current_time() + dt.timedelta(days=5)  # the workflow's clock is 40 days on
+        next_action = nc.CorrectiveAction(description="Weekend rota", owner=OWNER, due_at=next_due)
+        again = nc.CheckEffectiveness(effective=False, comment="Still unchecked on weekends", next_action=next_action)
+        ack = await gateway.act_on_nonconformity(number, nc.NcCommand(actor=aims, kind="check", check=again), "u2")
+        assert (ack.status, ack.round) == ("action_open", 2)
+        await gateway.act_on_nonconformity(number, done, "u3")
+        closing = nc.NcCommand(actor=aims, kind="check", check=nc.CheckEffectiveness(effective=True, comment="Fixed"))
+        assert (await gateway.act_on_nonconformity(number, closing, "u4")).status == "closed"
+    with transaction(database_url) as session:
+        row = records.get(session, number)
+        assert row.status == "closed" and len(row.rounds) == 2 and row.rounds[0]["effective"] is False
+        kinds = [e.type for e in chains.events(session, records.chain_id(number))]
+        assert kinds[0] == "nonconformity_raised" and kinds.count("nonconformity_escalated") == 3
+        assert kinds[-1] == "effectiveness_checked" and "nonconformity_reopened" in kinds
+        assert not [item for item in queries.stalled(session) if item["kind"] == "corrective_action"]
+
+
+# ---------------------------------------------------------------- over the API
+
+
+async def test_nonconformities_over_the_api(api: Api):
+    assert (await api.post(REQ, "/api/nonconformities", raised())).status_code == 403
+    bad = await api.post(RISK, "/api/nonconformities", raised() | {"source": "gossip"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "source"]
+    unknown = await api.post(RISK, "/api/nonconformities", raised() | {"use_case_id": str(uuid.uuid4())})
+    assert unknown.status_code == 422 and unknown.json()["detail"]["field"] == "use_case_id"
+
+    created = await api.post(RISK, "/api/nonconformities", raised("audit_finding"))
+    assert created.status_code == 201, created.text
+    number = created.json()["number"]
+    assert created.json()["status"] == "action_open" and created.json()["action_owner"] == OWNER
+    assert number in [n["number"] for n in (await api.get(OWNER, "/api/nonconformities")).json()]  # the action owner
+    refused = await api.post(RISK, f"/api/nonconformities/{number}/completion", {"note": "done"})
+    assert refused.status_code == 403 and "action's owner" in refused.text
+    done = await api.ok(OWNER, f"/api/nonconformities/{number}/completion", {"note": "Added checks"})
+    assert done["status"] == "effectiveness_check"
+    closed = await api.ok(AIMS, f"/api/nonconformities/{number}/effectiveness", {"effective": True, "comment": "ok"})
+    assert closed["status"] == "closed" and closed["rounds"][0]["checked_by"] == AIMS
+    again = await api.post(AIMS, f"/api/nonconformities/{number}/effectiveness", {"effective": True, "comment": "x"})
+    assert again.status_code == 409
+    assert number in [n["number"] for n in (await api.get(AIMS, "/api/nonconformities", status="closed")).json()]
+
+
+async def test_the_pages_raise_complete_and_check_a_nonconformity(api: Api):
+    import re
+
+    from tests.test_web import csrf_of, sign_in
+
+    http = api.http
+
+    async def as_user(email: str) -> None:
+        http.cookies.clear()
+        assert (await sign_in(http, api.tokens[email])).status_code == 303
+
+    await as_user(RISK)
+    page = await http.get("/nonconformities")
+    assert page.status_code == 200 and "Raise a nonconformity" in page.text
+    form = {"csrf": csrf_of(page.text), "source": "review", "description": "Review found stale docs",
+            "action_description": "Refresh the docs", "action_owner": "", "action_due": "2027-01-31T17:00"}  # fmt: skip
+    refused = await http.post("/nonconformities", data=form)
+    assert refused.status_code == 422 and 'id="error-action_owner"' in refused.text and "Refresh the docs" in refused.text
+    created = await http.post("/nonconformities", data=form | {"action_owner": OWNER})
+    assert created.status_code == 303
+    number = int(re.search(r"/nonconformities/(\d+)", created.headers["location"]).group(1))
+
+    await as_user(OWNER)
+    page = await http.get(f"/nonconformities/{number}")
+    assert "Mark the action done" in page.text and "Check its effectiveness" not in page.text
+    await http.post(f"/nonconformities/{number}/completion", data={"csrf": csrf_of(page.text), "note": "Refreshed"})
+
+    await as_user(AIMS)
+    page = await http.get(f"/nonconformities/{number}")
+    assert "Check its effectiveness" in page.text
+    checked = await http.post(f"/nonconformities/{number}/effectiveness",
+                              data={"csrf": csrf_of(page.text), "effective": "yes", "comment": "Docs current"})  # fmt: skip
+    assert checked.status_code == 303
+    page = await http.get(f"/nonconformities/{number}")
+    assert "closed" in page.text and "Effectiveness: <strong>effective</strong>" in page.text
+    http.cookies.clear()

@@ -1,0 +1,104 @@
+"""One nonconformity, from raised to closed: its corrective action under the gates' ladder,
+completed by its owner, checked by an AIMS owner; reopened with a new action if not effective."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from aims.domain import nonconformity as nc
+    from aims.domain.messages import (
+        NC_ACT_UPDATE,
+        NC_OPEN_UPDATE,
+        NC_WORKFLOW_TYPE,
+        RECORD_NC_CHANGE_ACTIVITY,
+        RECORD_NC_ESCALATION_ACTIVITY,
+        RECORD_NC_OPEN_ACTIVITY,
+    )
+    from aims.domain.state import Refused
+
+RECORD_TIMEOUT = timedelta(seconds=10)
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+@workflow.defn(name=NC_WORKFLOW_TYPE)
+class NonconformityWorkflow:
+    @workflow.init
+    def __init__(self, params: nc.NcInput) -> None:
+        self._number = params.number
+        self._state = params.state
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, params: nc.NcInput) -> nc.NcAck:
+        await workflow.wait_condition(lambda: self._state is not None)
+        while self._current().status != "closed":
+            state = self._current()
+            step = state.next_step()
+            timeout = max(step - workflow.now(), timedelta(0)) if step else None
+            try:
+                await workflow.wait_condition(lambda: self._state is not state, timeout=timeout)
+            except asyncio.TimeoutError:
+                await self._escalate()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._ack()
+
+    @workflow.update(name=NC_OPEN_UPDATE)
+    async def open(self) -> nc.NcAck:
+        async with self._lock:
+            if self._state is None:
+                self._state = await workflow.execute_local_activity(
+                    RECORD_NC_OPEN_ACTIVITY, nc.OpenNc(number=self._number, at=workflow.now()),
+                    result_type=nc.NcState, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                )  # fmt: skip
+            return self._ack()
+
+    @workflow.update(name=NC_ACT_UPDATE)
+    async def act(self, command: nc.NcCommand) -> nc.NcAck:
+        async with self._lock:
+            state = self._current()
+            try:
+                after = nc.apply(state, command, workflow.now())
+            except Refused as error:
+                raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
+            await workflow.execute_local_activity(
+                RECORD_NC_CHANGE_ACTIVITY, nc.RecordNcChange(command=command, after=after, at=workflow.now()),
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+            )  # fmt: skip
+            self._state = after
+            return self._ack()
+
+    @act.validator
+    def _validate_act(self, command: nc.NcCommand) -> None:
+        try:
+            nc.check(self._current(), command, workflow.now())
+        except Refused as error:
+            raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
+
+    async def _escalate(self) -> None:
+        async with self._lock:
+            state = self._current()
+            step = state.next_step()
+            if step is None or workflow.now() < step:
+                return
+            level = state.level + 1
+            await workflow.execute_local_activity(
+                RECORD_NC_ESCALATION_ACTIVITY, nc.RecordNcEscalation(number=state.number, level=level, at=workflow.now()),
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+            )  # fmt: skip
+            if self._state is state:
+                self._state = state.model_copy(update={"level": level})
+
+    def _current(self) -> nc.NcState:
+        if self._state is None:
+            raise ApplicationError("the nonconformity is still being opened", type="conflict", non_retryable=True)
+        return self._state
+
+    def _ack(self) -> nc.NcAck:
+        state = self._current()
+        return nc.NcAck(number=state.number, status=state.status, round=state.round)
