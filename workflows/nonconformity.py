@@ -7,8 +7,9 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
     from aims.domain import nonconformity as nc
@@ -22,8 +23,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from aims.domain.state import Refused
 
-RECORD_TIMEOUT = timedelta(seconds=10)
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
 @workflow.defn(name=NC_WORKFLOW_TYPE)
@@ -54,7 +53,7 @@ class NonconformityWorkflow:
             if self._state is None:
                 self._state = await workflow.execute_local_activity(
                     RECORD_NC_OPEN_ACTIVITY, nc.OpenNc(number=self._number, at=workflow.now()),
-                    result_type=nc.NcState, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                    result_type=nc.NcState, start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
                 )  # fmt: skip
             return self._ack()
 
@@ -65,10 +64,10 @@ class NonconformityWorkflow:
             try:
                 after = nc.apply(state, command, workflow.now())
             except Refused as error:
-                raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
+                raise refusal(error) from None
             await workflow.execute_local_activity(
                 RECORD_NC_CHANGE_ACTIVITY, nc.RecordNcChange(command=command, after=after, at=workflow.now()),
-                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             self._state = after
             return self._ack()
@@ -78,7 +77,7 @@ class NonconformityWorkflow:
         try:
             nc.check(self._current(), command, workflow.now())
         except Refused as error:
-            raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
+            raise refusal(error) from None
 
     async def _escalate(self) -> None:
         async with self._lock:
@@ -89,7 +88,7 @@ class NonconformityWorkflow:
             level = state.level + 1
             await workflow.execute_local_activity(
                 RECORD_NC_ESCALATION_ACTIVITY, nc.RecordNcEscalation(number=state.number, level=level, at=workflow.now()),
-                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             if self._state is state:
                 self._state = state.model_copy(update={"level": level})

@@ -8,11 +8,12 @@ the gates' ladder runs: reminder at 50 % of the SLA, stalled at 100 %, executive
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+
+from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
     from aims.domain import soa
@@ -26,8 +27,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from aims.domain.state import Refused
 
-RECORD_TIMEOUT = timedelta(seconds=10)
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Decisions before the history is handed over to a fresh run (continue-as-new).
 DECISIONS_PER_RUN = 200
 
@@ -59,7 +58,7 @@ class SoaWorkflow:
             _check(lambda: soa.may_propose(command.actor, self._pending))
             self._pending = await workflow.execute_local_activity(
                 RECORD_SOA_PROPOSAL_ACTIVITY, soa.RecordProposal(command=command, at=workflow.now()),
-                result_type=soa.PendingSoa, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                result_type=soa.PendingSoa, start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             return soa.SoaAck(number=self._pending.number, status="proposed")
 
@@ -73,7 +72,7 @@ class SoaWorkflow:
             _check(lambda: soa.may_decide(command.actor, self._pending, command.number))
             ack = await workflow.execute_local_activity(
                 RECORD_SOA_DECISION_ACTIVITY, soa.RecordDecision(command=command, at=workflow.now()),
-                result_type=soa.SoaAck, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                result_type=soa.SoaAck, start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             self._pending = None
             self._decisions += 1
@@ -91,14 +90,14 @@ class SoaWorkflow:
             level = pending.level + 1
             await workflow.execute_local_activity(
                 RECORD_SOA_ESCALATION_ACTIVITY, soa.RecordEscalation(number=pending.number, level=level, at=workflow.now()),
-                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+                start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             if self._pending is pending:
                 self._pending = pending.model_copy(update={"level": level})
 
 
-def _check(rule) -> None:
+def _check(rule: Callable[[], object]) -> None:
     try:
         rule()
     except Refused as error:
-        raise ApplicationError(error.message, type=error.code, non_retryable=True) from None
+        raise refusal(error) from None

@@ -18,6 +18,8 @@ from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
+
 with workflow.unsafe.imports_passed_through():
     from aims.domain import lifecycle
     from aims.domain.commands import COMMAND_TYPES, Command, LifecycleCommand, Revise, ReviseIntake
@@ -47,14 +49,7 @@ DELIVERY_SWEEP_PATCH = "delivery-sweep-and-grace"
 LEAN_PATCH = "lean-core"
 
 DELIVERY_GRACE = timedelta(seconds=30)
-# The register must catch up whatever happens: retry for as long as it takes.
-PERSIST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 CLASSIFY_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["invalid"])
-REGISTER_TIMEOUT = timedelta(seconds=10)
-
-
-def _refusal(error: Refused) -> ApplicationError:
-    return ApplicationError(error.message, type=error.code, non_retryable=True)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -190,7 +185,7 @@ class UseCaseWorkflow:
         try:
             lifecycle.check(state, command)
         except Refused as error:
-            raise _refusal(error) from None
+            raise refusal(error) from None
 
     async def _act(self, command: Command) -> Ack:
         async with self._lock:
@@ -206,7 +201,7 @@ class UseCaseWorkflow:
                 # Valid when validated, but another action may have got in first while we waited.
                 new_state, transition = lifecycle.apply(self._require_state(), command, workflow.now())
             except Refused as error:
-                raise _refusal(error) from None
+                raise refusal(error) from None
             info = workflow.current_update_info()
             assert info is not None
             lifecycle.remember_request(new_state, info.id)

@@ -6,32 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from aims.application.errors import ServiceError
-from aims.application.service import GatewayFactory, refused
+from aims.application.service import Caller, refused
 from aims.domain import nonconformity as nc
 from aims.domain.policy import GateEscalation
-from aims.domain.state import Actor, Refused
+from aims.domain.state import Refused
 from aims.persistence import nonconformities as records
 from aims.persistence import queries
 from aims.persistence.db import transaction
-from aims.persistence.models import User
 
 READERS = nc.RAISING_ROLES | {"auditor"}
 
 
-@dataclass
-class NonconformityService:
-    database_url: str
-    user: User
-    gateway: GatewayFactory
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(email=self.user.email, roles=list(self.user.roles))
-
+class NonconformityService(Caller):
     def _may_read(self, row: Any) -> None:
         if not (READERS & set(self.user.roles) or row.action_owner == self.user.email):
             raise ServiceError("forbidden", "nonconformities are for the governance roles, auditors and action owners")

@@ -53,6 +53,19 @@ def refused(error: Refused) -> ServiceError:
 
 
 @dataclass
+class Caller:
+    """One signed-in person's requests: the register to read, Temporal to send changes to."""
+
+    database_url: str
+    user: User  # loaded with its roles, detached from any session
+    gateway: GatewayFactory
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(email=self.user.email, roles=list(self.user.roles))
+
+
+@dataclass
 class UseCaseService:
     """One person's use of aims. Every database step is a short unit of work of its own, run off
     the event loop by the async methods; no connection is ever held while Temporal works."""

@@ -6,33 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from aims import audit
 from aims.application.errors import ServiceError
-from aims.application.service import GatewayFactory, refused
+from aims.application.service import Caller, refused
 from aims.domain import soa
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.messages import DECIDE_SOA_UPDATE, PROPOSE_SOA_UPDATE
-from aims.domain.state import Actor, Refused
+from aims.domain.state import Refused
 from aims.persistence import soa as records
 from aims.persistence.db import transaction
-from aims.persistence.models import SoaProposal, User
+from aims.persistence.models import SoaProposal
 
 READERS = frozenset({"aims_owner", "executive", "admin", "auditor", "risk", "privacy", "security", "legal"})
 
 
-@dataclass
-class SoaService:
-    database_url: str
-    user: User
-    gateway: GatewayFactory
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(email=self.user.email, roles=list(self.user.roles))
-
+class SoaService(Caller):
     # ------------------------------------------------------------ reads
 
     def read(self) -> dict[str, Any]:
