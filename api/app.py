@@ -25,7 +25,7 @@ from api.headers import SecurityHeaders
 from api.limits import BodyLimit
 from api.proxy import TrustedProxies
 from api.telemetry import RequestTelemetry, metrics_response
-from api.routes import actions, approvals, codec, evidence, nonconformities, soa, use_cases
+from api.routes import actions, approvals, codec, evidence, nonconformities, reports, soa, use_cases
 from api.web import pages
 from api.web.auth import SignInRequired
 from api.web.render import STATIC_DIR, render
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(evidence.router)
     app.include_router(soa.router)
     app.include_router(nonconformities.router)
+    app.include_router(reports.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.slack_enabled:

@@ -20,7 +20,7 @@ from aims.domain.intake import Email
 from aims.domain.policy import GateEscalation, Policy
 from aims.domain.state import Actor, Model, Refused
 
-Source = Literal["incident", "review", "audit_finding", "other"]
+Source = Literal["incident", "review", "audit_finding", "management_review", "other"]
 Status = Literal["action_open", "effectiveness_check", "closed"]
 RAISING_ROLES = frozenset({"aims_owner", "risk", "privacy", "security", "legal", "executive", "admin"})
 CHECKER_ROLE = "aims_owner"

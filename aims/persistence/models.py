@@ -286,7 +286,7 @@ class Nonconformity(Base):
     __table_args__ = (Index("ix_nonconformities_status", "status"),)
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(24))
     description: Mapped[str] = mapped_column(Text)
     use_case_id: Mapped[str | None] = mapped_column(String(36))
     raised_by: Mapped[str] = mapped_column(String(320))
@@ -297,6 +297,21 @@ class Nonconformity(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     rounds: Mapped[list[Any]]
     closed_at: Mapped[dt.datetime | None]
+
+
+class ManagementReview(Base):
+    """A management review held (clause 9.3): the period it looked at, the SHA-256 of the report
+    it looked at, and its decisions; those with an owner became corrective actions."""
+
+    __tablename__ = "management_reviews"
+
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    period_from: Mapped[dt.datetime]
+    period_to: Mapped[dt.datetime]
+    held_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(320))
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    decisions: Mapped[list[Any]]  # [{"decision", "nonconformity": number | None}]
 
 
 class AuditChain(Base):

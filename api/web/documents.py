@@ -1,17 +1,20 @@
 """Documents for auditors: HTML pages that print well, and the same templates as PDF (WeasyPrint).
 
 A document template extends `documents/base.html`; its stylesheet is `static/document.css`,
-linked for the browser and handed to WeasyPrint directly for the PDF.
+linked for the browser and fetched by WeasyPrint from the same directory for the PDF.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import mimetypes
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from fastapi.responses import HTMLResponse, Response
-from weasyprint import CSS, HTML
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from aims.application import evidence
 from aims.application.service import UseCaseService
@@ -19,7 +22,6 @@ from aims.persistence.models import User
 
 from api.web.render import STATIC_DIR, templates
 
-STYLESHEET = STATIC_DIR / "document.css"
 
 
 def when(instant: str | None) -> str:
@@ -38,7 +40,19 @@ def html_document(template: str, **context: Any) -> str:
 
 
 def pdf_document(html: str) -> bytes:
-    return HTML(string=html, base_url=str(STATIC_DIR)).write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
+    return HTML(string=html, base_url="file:///", url_fetcher=StaticOnly(fail_on_errors=True)).write_pdf()
+
+
+class StaticOnly(URLFetcher):
+    """A document loads aims' own /static files and nothing else (no network, no other file)."""
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        path = urlparse(url).path
+        wanted = (STATIC_DIR / path.removeprefix("/static/")).resolve()
+        if not path.startswith("/static/") or STATIC_DIR.resolve() not in wanted.parents or not wanted.is_file():
+            raise ValueError(f"documents load only aims' own static files, not {url}")
+        kind = mimetypes.guess_type(wanted.name)[0] or "text/plain"
+        return URLFetcherResponse(url, body=wanted.read_bytes(), headers={"Content-Type": kind})
 
 
 def sha256(content: bytes) -> str:

@@ -3,8 +3,19 @@ They call the same `UseCaseService` as the REST API: no second copy of any rule.
 
 from fastapi import APIRouter
 
-from api.web.pages import approvals, dashboard, intake, nonconformities, register, sign_in, soa, stalled, use_case
+from api.web.pages import (
+    approvals,
+    dashboard,
+    intake,
+    nonconformities,
+    register,
+    reports,
+    sign_in,
+    soa,
+    stalled,
+    use_case,
+)
 
 router = APIRouter(include_in_schema=False)
-for page in (sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities):
+for page in (sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities, reports):
     router.include_router(page.router)

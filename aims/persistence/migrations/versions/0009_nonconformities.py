@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "nonconformities",
         sa.Column("number", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("source", sa.String(24), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("use_case_id", sa.String(36), nullable=True),
         sa.Column("raised_by", sa.String(320), nullable=False),

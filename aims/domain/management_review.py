@@ -1,0 +1,53 @@
+"""The management review (ISO/IEC 42001 clause 9.3): the period it looks at, and the decisions
+top management records (9.3.3), each of which may start a corrective action with an owner."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, model_validator
+
+from aims.domain.bounds import RequiredText
+from aims.domain.nonconformity import CorrectiveAction
+from aims.domain.state import Model, Refused
+
+DEFAULT_PERIOD = dt.timedelta(days=91)  # a quarter
+LONGEST_PERIOD = dt.timedelta(days=3 * 366)
+READERS = frozenset({"aims_owner", "executive", "admin", "auditor"})
+RECORDER_ROLE = "executive"
+
+
+class ReviewDecision(Model):
+    decision: RequiredText
+    action: CorrectiveAction | None = Field(None, description="when the decision needs doing: what, who, by when")
+
+
+class RecordReview(Model):
+    period_from: dt.date
+    period_to: dt.date
+    decisions: list[ReviewDecision] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RecordReview:
+        period(self.period_from, self.period_to, self.period_to)
+        return self
+
+
+def period(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end] as UTC instants (end inclusive); by default the last quarter up to today."""
+    end = end or today
+    start = start or end - DEFAULT_PERIOD
+    if not start <= end or end - start > LONGEST_PERIOD:
+        raise ValueError("from must be on or before to, and the period at most three years")
+    return (dt.datetime.combine(start, dt.time(), dt.UTC),
+            dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC))  # fmt: skip
+
+
+def may_read(roles: list[str]) -> None:
+    if not READERS & set(roles):
+        raise Refused("forbidden", "the management review is for the AIMS owner, executives, admins and auditors")
+
+
+def may_record(roles: list[str]) -> None:
+    if RECORDER_ROLE not in roles:
+        raise Refused("forbidden", "top management (the executive role) records the review's decisions")

@@ -1,0 +1,83 @@
+"""The management review (clause 9.3): its inputs from live data as HTML, PDF and JSON, and the
+decisions top management records on it, which start corrective actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from tests.conftest import repo_root
+from tests.intakes import ASSESSMENT, code_assistant
+from tests.test_api import AIMS, OWNER, REQ, RISK, Api, api  # noqa: F401 - `api` is the fixture
+from tests.test_evidence import ink, rasterised
+
+EXEC = "exec@example.com"
+REPORT = "/api/reports/management-review"
+
+
+async def test_the_management_review_shows_the_inputs_of_9_3_2(api: Api, tmp_path: Path):
+    use_case = (await api.ok(REQ, "/api/use-cases", code_assistant()))["id"]
+    await api.ok(OWNER, f"/api/use-cases/{use_case}/assessment", ASSESSMENT)
+    await api.decide(RISK, use_case, "v1-review-risk")
+
+    assert (await api.get(REQ, REPORT)).status_code == 403
+    backwards = await api.get(AIMS, REPORT, **{"from": "2026-12-01", "to": "2026-11-01"})
+    assert backwards.status_code == 422 and backwards.json()["detail"]["field"] == "from"
+
+    data = (await api.get(AIMS, REPORT, format="json")).json()
+    assert data["use_cases"]["total"] >= 1 and data["use_cases"]["by_status"]["in_review"] >= 1
+    assert set(data) >= {"previous_review", "approval_cycle_days", "late", "incidents_by_severity",
+                         "nonconformities", "soa_changes", "policy_versions", "policy_version"}  # fmt: skip
+    page = await api.get(EXEC, REPORT)
+    assert page.status_code == 200
+    for heading in ("a) Actions from the previous review", "By internal tier", "approval cycle time",
+                    "overdue re-reviews", "Incidents in the period", "Nonconformities and corrective actions",
+                    "Statement of Applicability", "<svg"):  # fmt: skip
+        assert heading in page.text, heading
+    pdf = await api.get(EXEC, REPORT, format="pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    first = rasterised(pdf.content, tmp_path)
+    assert ink(first) > 0.01
+    (repo_root() / "docs" / "screenshots" / "management-review.png").write_bytes(first.read_bytes())
+
+
+async def test_an_executive_records_decisions_that_become_corrective_actions(api: Api):
+    today = dt.datetime.now(dt.UTC).date()
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
+    body = {
+        "period_from": (today - dt.timedelta(days=90)).isoformat(), "period_to": today.isoformat(),
+        "decisions": [
+            {"decision": "Keep the policy as it is"},
+            {"decision": "Train approvers on the EU AI Act", "action": {
+                "description": "Run a training for every approver", "owner": RISK, "due_at": due}},
+        ],
+    }  # fmt: skip
+    assert (await api.post(AIMS, "/api/reports/management-reviews", body)).status_code == 403
+    recorded = await api.post(EXEC, "/api/reports/management-reviews", body)
+    assert recorded.status_code == 201, recorded.text
+    review = recorded.json()
+    number = review["decisions"][1]["nonconformity"]
+    assert review["decisions"][0]["nonconformity"] is None and number
+    action = (await api.get(RISK, f"/api/nonconformities/{number}")).json()
+    assert (action["source"], action["status"], action["action_owner"]) == ("management_review", "action_open", RISK)
+
+    previous = (await api.get(AIMS, REPORT, format="json")).json()["previous_review"]
+    assert previous["number"] == review["number"]
+    assert [d["status"] for d in previous["decisions"]] == [None, "action_open"]
+    trail = (await api.get(AIMS, "/api/audit/system")).json()["events"]
+    assert any(e["type"] == "management_review_recorded" and e["data"]["number"] == review["number"] for e in trail)
+    assert review["number"] in [r["number"] for r in (await api.get(AIMS, "/api/reports/management-reviews")).json()]
+
+
+async def test_the_review_opens_in_the_browser_for_top_management(api: Api):
+    from tests.test_web import sign_in
+
+    http = api.http
+    http.cookies.clear()
+    assert (await sign_in(http, api.tokens[EXEC])).status_code == 303
+    assert 'href="/reports/management-review"' in (await http.get("/")).text
+    page = await http.get("/reports/management-review", params={"from": "2026-01-01"})
+    assert page.status_code == 200 and "Management review: inputs" in page.text
+    pdf = await http.get("/reports/management-review", params={"pdf": "true"})
+    assert pdf.content.startswith(b"%PDF")
+    http.cookies.clear()
