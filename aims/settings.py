@@ -64,6 +64,8 @@ class Settings:
     # The organisation's Ed25519 key: signs audit checkpoints and evidence exports.
     signing_key_file: Path = Path(".aims/signing_key.pem")
     checkpoint_cron: str = "15 0 * * *"
+    # The quarterly management review: on the first day of each quarter (UTC).
+    management_review_cron: str = "0 6 1 1,4,7,10 *"
 
     @property
     def slack_enabled(self) -> bool:
@@ -102,6 +104,7 @@ class Settings:
             temporal_ui_url=(os.environ.get("AIMS_TEMPORAL_UI_URL") or "").rstrip("/") or None,
             signing_key_file=Path(os.environ.get("AIMS_SIGNING_KEY_FILE") or data_dir / "signing_key.pem"),
             checkpoint_cron=os.environ.get("AIMS_CHECKPOINT_CRON", "15 0 * * *"),
+            management_review_cron=os.environ.get("AIMS_MANAGEMENT_REVIEW_CRON", "0 6 1 1,4,7,10 *"),
         )
 
     def signing_key(self) -> SigningKey:

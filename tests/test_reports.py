@@ -4,9 +4,12 @@ decisions top management records on it, which start corrective actions."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
-from tests.conftest import repo_root
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import repo_root, worker_for
 from tests.intakes import ASSESSMENT, code_assistant
 from tests.test_api import AIMS, OWNER, REQ, RISK, Api, api  # noqa: F401 - `api` is the fixture
 from tests.test_evidence import ink, rasterised
@@ -81,3 +84,43 @@ async def test_the_review_opens_in_the_browser_for_top_management(api: Api):
     pdf = await http.get("/reports/management-review", params={"pdf": "true"})
     assert pdf.content.startswith(b"%PDF")
     http.cookies.clear()
+
+
+def test_the_previous_quarter():
+    from aims.domain.management_review import previous_quarter
+
+    for day, expected in (("2027-01-01", ("2026-10-01", "2027-01-01")), ("2026-11-23", ("2026-07-01", "2026-10-01")),
+                          ("2026-04-01", ("2026-01-01", "2026-04-01"))):  # fmt: skip
+        start, end = previous_quarter(dt.date.fromisoformat(day))
+        assert (start.date().isoformat(), end.date().isoformat()) == expected, day
+
+
+async def test_the_quarterly_schedule_puts_the_review_on_the_list_until_it_is_held(
+    time_env: WorkflowEnvironment, tmp_path: Path
+):  # fmt: skip
+    from aims.persistence import queries, reports, users
+    from aims.persistence.db import migrate, transaction
+
+    database_url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    migrate(database_url)
+    with transaction(database_url) as session:
+        users.add_user(session, email=EXEC, name="Exec", roles=["executive"], slack_user_id=None,
+                       now=dt.datetime.now(dt.UTC), by="tests")  # fmt: skip
+    # The clock is not skipped: both runs fall in the same quarter, as a retried schedule would.
+    async with worker_for(time_env.client, "reviews", database_url):
+        with time_env.auto_time_skipping_disabled():
+            numbers = [
+                await time_env.client.execute_workflow("QuarterlyManagementReview", id=f"review-{uuid.uuid4()}",
+                                                       task_queue="reviews", result_type=int)  # fmt: skip
+                for _ in range(2)
+            ]
+    assert numbers[0] == numbers[1]  # once per quarter
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    with transaction(database_url) as session:
+        late = reports.stalled(session, later)
+        assert [item["assignees"] for item in late] == [[EXEC]] and late[0]["link"].startswith("/reports/")
+        assert not reports.stalled(session, dt.datetime.now(dt.UTC))  # not late yet
+        reports.add_review(session, start=dt.datetime.now(dt.UTC), end=dt.datetime.now(dt.UTC), by=EXEC,
+                           report_sha256="0" * 64, decisions=[], now=dt.datetime.now(dt.UTC))  # fmt: skip
+        assert not reports.stalled(session, later)  # held: off the list
+        assert not [i for i in queries.stalled(session) if i["kind"] == "management_review"]

@@ -14,7 +14,7 @@ from aims.application.service import Caller, refused
 from aims.domain import management_review as review
 from aims.domain import nonconformity as nc
 from aims.domain.state import Refused
-from aims.persistence import chains, reports
+from aims.persistence import chains, queries, reports
 from aims.persistence.db import transaction
 
 
@@ -26,15 +26,17 @@ class ReportService(Caller):
         except ValueError as error:
             raise ServiceError("invalid", str(error), field="from") from None
         with transaction(self.database_url) as session:
-            return reports.management_review(session, since, until) | {"policy_version": policy_version}
+            stalled = queries.stalled(session)
+            return reports.management_review(session, since, until, stalled) | {"policy_version": policy_version}
 
     def reviews(self) -> list[dict[str, Any]]:
         self._require(review.may_read)
         with transaction(self.database_url) as session:
             return [
-                {"number": r.number, "period_from": audit.iso(r.period_from), "period_to": audit.iso(r.period_to),
-                 "held_at": audit.iso(r.held_at), "recorded_by": r.recorded_by, "report_sha256": r.report_sha256,
-                 "decisions": r.decisions}  # fmt: skip
+                {"number": r.number, "status": r.status, "period_from": audit.iso(r.period_from),
+                 "period_to": audit.iso(r.period_to), "due_at": audit.iso(r.due_at) if r.due_at else None,
+                 "held_at": audit.iso(r.held_at) if r.held_at else None, "recorded_by": r.recorded_by,
+                 "report_sha256": r.report_sha256, "decisions": r.decisions}  # fmt: skip
                 for r in reports.reviews(session)
             ]
 

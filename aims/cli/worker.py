@@ -17,6 +17,7 @@ from activities.channels import Channel
 from activities.checkpoint import CheckpointActivities
 from activities.delivery import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.management_review import ManagementReviewActivities
 from activities.nonconformity import NonconformityActivities
 from activities.register import RegisterActivities
 from activities.soa import SoaActivities
@@ -26,6 +27,8 @@ from aims.domain.messages import (
     CHECKPOINT_WORKFLOW_TYPE,
     DIGEST_SCHEDULE_ID,
     DIGEST_WORKFLOW_TYPE,
+    MANAGEMENT_REVIEW_SCHEDULE_ID,
+    MANAGEMENT_REVIEW_WORKFLOW_TYPE,
 )
 from aims.domain.policy import Policy
 from aims.settings import Settings, current_policy
@@ -66,10 +69,12 @@ def use_case_worker(
     digest = DigestActivities(database_url, channels, public_url)
     statement = SoaActivities(database_url, policy)
     corrective = NonconformityActivities(database_url, policy)
+    reviews = ManagementReviewActivities(database_url)
     activities: list[Any] = [
         register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
         statement.record_proposal, statement.record_decision, statement.record_escalation,
         corrective.record_open, corrective.record_change, corrective.record_escalation,
+        reviews.schedule_management_review,
     ]  # fmt: skip
     if signing_key_file is not None:
         activities.append(CheckpointActivities(database_url, signing_key_file).sign_checkpoint)
@@ -107,6 +112,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     channels = channels_for(settings)
     if channels:
         await ensure_schedule(client, DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE, settings.digest_cron, settings.task_queue)
+    await ensure_schedule(
+        client, MANAGEMENT_REVIEW_SCHEDULE_ID, MANAGEMENT_REVIEW_WORKFLOW_TYPE, settings.management_review_cron,
+        settings.task_queue,
+    )  # fmt: skip
     # A new installation gets its first checkpoint now, not at the next scheduled time.
     await ensure_schedule(
         client, CHECKPOINT_SCHEDULE_ID, CHECKPOINT_WORKFLOW_TYPE, settings.checkpoint_cron, settings.task_queue,

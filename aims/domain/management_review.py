@@ -12,6 +12,8 @@ from aims.domain.nonconformity import CorrectiveAction
 from aims.domain.state import Model, Refused
 
 DEFAULT_PERIOD = dt.timedelta(days=91)  # a quarter
+# A review put on the list by the quarterly Schedule is late after this.
+DUE_AFTER = dt.timedelta(days=30)
 LONGEST_PERIOD = dt.timedelta(days=3 * 366)
 READERS = frozenset({"aims_owner", "executive", "admin", "auditor"})
 RECORDER_ROLE = "executive"
@@ -41,6 +43,13 @@ def period(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[
         raise ValueError("from must be on or before to, and the period at most three years")
     return (dt.datetime.combine(start, dt.time(), dt.UTC),
             dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC))  # fmt: skip
+
+
+def previous_quarter(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The calendar quarter before the one `day` is in: [start, end) as UTC instants."""
+    quarter_start = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    previous = dt.date(quarter_start.year - (quarter_start.month == 1), (quarter_start.month - 4) % 12 + 1, 1)
+    return (dt.datetime.combine(previous, dt.time(), dt.UTC), dt.datetime.combine(quarter_start, dt.time(), dt.UTC))
 
 
 def may_read(roles: list[str]) -> None:

@@ -300,17 +300,20 @@ class Nonconformity(Base):
 
 
 class ManagementReview(Base):
-    """A management review held (clause 9.3): the period it looked at, the SHA-256 of the report
-    it looked at, and its decisions; those with an owner became corrective actions."""
+    """A management review (clause 9.3), due (put on the list by the quarterly Schedule) or held:
+    the period it looks at, the SHA-256 of the report it looked at, and its decisions; those
+    with an owner became corrective actions."""
 
     __tablename__ = "management_reviews"
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     period_from: Mapped[dt.datetime]
     period_to: Mapped[dt.datetime]
-    held_at: Mapped[dt.datetime]
-    recorded_by: Mapped[str] = mapped_column(String(320))
-    report_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))  # due, held
+    due_at: Mapped[dt.datetime | None]
+    held_at: Mapped[dt.datetime | None]
+    recorded_by: Mapped[str | None] = mapped_column(String(320))
+    report_sha256: Mapped[str | None] = mapped_column(String(64))
     decisions: Mapped[list[Any]]  # [{"decision", "nonconformity": number | None}]
 
 

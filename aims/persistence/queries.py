@@ -18,7 +18,7 @@ from aims.domain.bounds import EMAIL_MAX, PRINTABLE, SHORT_MAX
 from aims.domain.classification import Category
 from aims.domain.policy import Tier
 from aims.domain.state import Escalation, Status, UseCaseState
-from aims.persistence import chains, nonconformities, users
+from aims.persistence import chains, nonconformities, reports, users
 from aims.persistence.models import Gate, GateDecision, Incident, Notification, SoaProposal, UseCase, WaitingItem
 
 
@@ -263,7 +263,7 @@ def stalled(session: Session) -> list[dict[str, Any]]:
                 + [f"nobody active may act as {role}" for role, emails in by_role.items() if not emails]
             )
         views.append(view)
-    return views + _stalled_soa(session) + nonconformities.stalled(session)
+    return views + _stalled_soa(session) + nonconformities.stalled(session) + reports.stalled(session, dt.datetime.now(dt.UTC))
 
 
 def _stalled_soa(session: Session) -> list[dict[str, Any]]:

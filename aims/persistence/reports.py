@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aims import audit
-from aims.persistence import nonconformities, queries, soa
+from aims.domain.management_review import DUE_AFTER, RECORDER_ROLE
+from aims.persistence import chains, nonconformities, soa, users
 from aims.persistence.models import (
     AuditEvent,
     GateDecision,
@@ -27,9 +28,13 @@ LATE_EVENTS = ("gate_stalled", "gate_escalated", "stage_stalled", "stage_escalat
                "review_escalated", "soa_escalated", "nonconformity_escalated")  # fmt: skip
 
 
-def management_review(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    previous = session.scalar(select(ManagementReview).order_by(ManagementReview.number.desc()))
-    stalled = queries.stalled(session)
+def management_review(
+    session: Session, start: dt.datetime, end: dt.datetime, stalled: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """`stalled`: the stalled view now (`queries.stalled`)."""
+    previous = session.scalar(
+        select(ManagementReview).where(ManagementReview.status == "held").order_by(ManagementReview.number.desc())
+    )
     return {
         "period": {"from": audit.iso(start), "to": audit.iso(end)},
         "previous_review": _previous(session, previous),
@@ -117,11 +122,51 @@ def _previous(session: Session, review: ManagementReview | None) -> dict[str, An
 
 def add_review(session: Session, *, start: dt.datetime, end: dt.datetime, by: str, report_sha256: str,
                decisions: list[dict[str, Any]], now: dt.datetime) -> ManagementReview:  # fmt: skip
-    row = ManagementReview(period_from=start, period_to=end, held_at=now, recorded_by=by, report_sha256=report_sha256,
-                           decisions=decisions)  # fmt: skip
-    session.add(row)
+    """A review held: it discharges the oldest review due, if one is."""
+    row = session.scalar(
+        select(ManagementReview).where(ManagementReview.status == "due").order_by(ManagementReview.number).limit(1)
+    )
+    if row is None:
+        row = ManagementReview(status="held", period_from=start, period_to=end, decisions=[])
+        session.add(row)
+    row.status, row.period_from, row.period_to, row.held_at = "held", start, end, now
+    row.recorded_by, row.report_sha256, row.decisions = by, report_sha256, decisions
     session.flush()
     return row
+
+
+def review_due(session: Session, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> ManagementReview:
+    """Put the review of [start, end) on the list, once (the Schedule may fire twice)."""
+    row = session.scalar(select(ManagementReview).where(ManagementReview.period_from == start))
+    if row is not None:
+        return row
+    row = ManagementReview(status="due", period_from=start, period_to=end, due_at=now + DUE_AFTER, decisions=[])
+    session.add(row)
+    session.flush()
+    event = chains.NewEvent(type="management_review_due", actor="system", at=now, version=0,
+                            data={"number": row.number, "from": audit.iso(start), "to": audit.iso(end)})  # fmt: skip
+    chains.append(session, chains.SYSTEM_CHAIN, [event], now)
+    return row
+
+
+def stalled(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
+    """Reviews due and not held in time wait on top management: the stalled view lists them."""
+    rows = session.scalars(
+        select(ManagementReview).where(ManagementReview.status == "due", ManagementReview.due_at < now)
+    ).all()
+    executives = sorted(users.holders_of(session, {RECORDER_ROLE}).get(RECORDER_ROLE, set()))
+    return [
+        {
+            "kind": "management_review", "ref": str(row.number), "label": "management review",
+            "role": RECORDER_ROLE, "who": [RECORDER_ROLE], "since": audit.iso(row.period_to),
+            "due_at": audit.iso(row.due_at), "escalation_level": 2, "stalled": True, "use_case_id": None,
+            "name": f"Management review of {row.period_from:%Y-%m-%d} to {row.period_to - dt.timedelta(days=1):%Y-%m-%d}",
+            "status": "due", "assignees": executives,
+            "link": f"/reports/management-review?from={row.period_from:%Y-%m-%d}&to={row.period_to - dt.timedelta(days=1):%Y-%m-%d}",
+        } | ({} if executives else {"unassigned": "nobody active holds the executive role"})  # fmt: skip
+        for row in rows
+        if row.due_at is not None
+    ]
 
 
 def reviews(session: Session) -> Sequence[ManagementReview]:

@@ -1,5 +1,6 @@
-"""management reviews (clause 9.3): each review held, its period, the report's SHA-256, and the
-decisions recorded (with the corrective actions they started)
+"""management reviews (clause 9.3): each review due (the quarterly Schedule puts it on the list)
+or held, its period, the report's SHA-256, and the decisions recorded (with the corrective
+actions they started)
 
 Revision ID: 0010
 Revises: 0009
@@ -23,9 +24,11 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("period_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("period_to", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("held_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by", sa.String(320), nullable=False),
-        sa.Column("report_sha256", sa.String(64), nullable=False),
+        sa.Column("status", sa.String(8), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("held_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("recorded_by", sa.String(320), nullable=True),
+        sa.Column("report_sha256", sa.String(64), nullable=True),
         sa.Column("decisions", sa.JSON(), nullable=False),
     )
 
