@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"NOT verified: cannot read {error.filename}", file=sys.stderr)
         return 1
-    print(f"verified: {result.events} events in {result.chains} chains ({result.checkpoints} signed checkpoints)")
+    plural = "" if result.checkpoints == 1 else "s"
+    print(f"verified: {result.events} events in {result.chains} chains ({result.checkpoints} signed checkpoint{plural})")
     return 0
 
 
