@@ -18,6 +18,7 @@ from aims.domain.commands import (
     SignOffDeployment,
     SubmitAssessment,
     SubmitReview,
+    Withdraw,
 )
 from aims.domain.intake import Intake
 from aims.domain.policy import Policy
@@ -88,6 +89,10 @@ def decommission(who: Actor, reason: str = "Replaced") -> RequestDecommission:
     return RequestDecommission(actor=who, body=actions.DecommissionRequest(reason=reason))
 
 
+def withdraw(who: Actor, reason: str = "No longer needed") -> Withdraw:
+    return Withdraw(actor=who, body=actions.Withdrawal(reason=reason))
+
+
 def checklist(who: Actor, complete: bool = True) -> ConfirmChecklist:
     body = CHECKLIST | ({} if complete else {"records_kept": False})
     return ConfirmChecklist(actor=who, body=actions.DecommissionChecklist.model_validate(body))
@@ -141,6 +146,8 @@ def in_status(status: str, intake: dict[str, Any] | None = None) -> UseCaseState
     state, _ = begin(base, REQ.email)
     if status == "assessment":
         return state
+    if status == "withdrawn":
+        return apply(state, withdraw(REQ))[0]
     state, _ = apply(state, assess(OWNER))
     if status == "in_review":
         return state

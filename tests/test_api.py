@@ -284,10 +284,26 @@ async def test_a_serious_incident_from_an_outsider_is_triaged_not_suspended(api:
 async def test_what_you_may_do_now_comes_with_the_use_case(api: Api):
     uc = (await api.ok(REQ, "/api/use-cases", code_assistant()))["id"]
     owner_view = (await api.get(OWNER, f"/api/use-cases/{uc}")).json()
-    assert owner_view["you"]["actions"] == ["assessment", "revise"]
+    assert owner_view["you"]["actions"] == ["assessment", "revise", "withdraw"]
     state = await api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
     assert state["you"]["decidable_gates"] == []
     risk_view = (await api.get(RISK, f"/api/use-cases/{uc}")).json()
     assert risk_view["you"] == {"email": RISK, "actions": [], "decidable_gates": ["v1-review-risk"]}
     waiting = {(w["kind"], w["ref"]) for w in risk_view["waiting"]}
     assert waiting == {("gate", "v1-review-risk"), ("gate", "v1-review-security")}
+
+
+async def test_a_requester_withdraws_before_approval_and_nothing_waits_any_more(api: Api):
+    uc = (await api.ok(REQ, "/api/use-cases", code_assistant()))["id"]
+    await api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
+    assert (await api.post(RISK, f"/api/use-cases/{uc}/withdrawal", {"reason": "mine now"})).status_code == 403
+    assert (await api.post(REQ, f"/api/use-cases/{uc}/withdrawal", {"reason": ""})).status_code == 422
+    state = await api.ok(REQ, f"/api/use-cases/{uc}/withdrawal", {"reason": "We bought a product instead"})
+    assert state["status"] == "withdrawn" and all(g["state"] == "superseded" for g in state["gates"])
+    assert uc not in {p["use_case_id"] for p in (await api.get(RISK, "/api/approvals/pending")).json()}
+    decided = await api.decide(RISK, uc, "v1-review-risk")
+    assert decided.status_code == 409
+    trail = (await api.get(AIMS, f"/api/use-cases/{uc}/audit")).json()
+    assert trail["verified"] and [e["data"]["reason"] for e in trail["events"] if e["type"] == "withdrawn"] == [
+        "We bought a product instead"
+    ]

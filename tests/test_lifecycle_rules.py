@@ -15,14 +15,17 @@ from tests.domain_kit import AIMS, AIMS_2, EXEC, LEGAL, OUTSIDER, OWNER, REQ, RI
 from tests.intakes import changed, code_assistant, invoice_ocr
 
 STATUSES = ["assessment", "in_review", "changes_requested", "legal_hold", "approved", "in_production",
-            "under_review", "suspended", "rejected", "decommissioning", "retired"]  # fmt: skip
+            "under_review", "suspended", "rejected", "decommissioning", "retired", "withdrawn"]  # fmt: skip
 DEPLOYED = {"revise", "incident", "decommission"}
 # status -> actor -> the actions `allowed_actions` offers (gate decisions are tabled below).
 ALLOWED: dict[str, dict[str, set[str]]] = {
-    "assessment": {"req": {"revise"}, "owner": {"assessment", "revise"}, "aims": set(), "legal": set(), "outsider": set()},
-    "in_review": {"req": {"revise"}, "owner": {"revise"}, "aims": set(), "legal": set(), "outsider": set()},
-    "changes_requested": {"req": {"revise"}, "owner": {"revise"}, "aims": set(), "legal": set(), "outsider": set()},
-    "legal_hold": {"req": set(), "owner": set(), "aims": set(), "legal": {"revise"}, "outsider": set()},
+    "assessment": {"req": {"revise", "withdraw"}, "owner": {"assessment", "revise", "withdraw"}, "aims": set(),
+                   "legal": set(), "outsider": set()},
+    "in_review": {"req": {"revise", "withdraw"}, "owner": {"revise", "withdraw"}, "aims": set(), "legal": set(),
+                  "outsider": set()},
+    "changes_requested": {"req": {"revise", "withdraw"}, "owner": {"revise", "withdraw"}, "aims": set(),
+                          "legal": set(), "outsider": set()},
+    "legal_hold": {"req": {"withdraw"}, "owner": {"withdraw"}, "aims": set(), "legal": {"revise"}, "outsider": set()},
     "approved": {"req": {"revise"}, "owner": {"revise", "sign_off"}, "aims": set(), "legal": set(), "outsider": set()},
     "in_production": {"req": DEPLOYED, "owner": DEPLOYED | {"review"}, "aims": {"incident", "decommission"},
                       "legal": {"incident"}, "outsider": {"incident"}},
@@ -34,6 +37,7 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
                         "legal": {"incident"}, "outsider": {"incident"}},
     "rejected": {who: set() for who in ("req", "owner", "aims", "legal", "outsider")},
     "retired": {who: set() for who in ("req", "owner", "aims", "legal", "outsider")},
+    "withdrawn": {who: set() for who in ("req", "owner", "aims", "legal", "outsider")},
 }  # fmt: skip
 ACTORS = {"req": REQ, "owner": OWNER, "aims": AIMS, "legal": LEGAL, "outsider": OUTSIDER}
 DECIDABLE = {
@@ -52,6 +56,7 @@ def command_for(action: str, who, state: UseCaseState) -> Command:
         "incident": lambda: kit.incident(who, "minor"),
         "decommission": lambda: kit.decommission(who),
         "checklist": lambda: kit.checklist(who),
+        "withdraw": lambda: kit.withdraw(who),
     }[action]()
 
 
@@ -425,3 +430,27 @@ def test_a_prohibited_revision_rejects_and_closes_every_gate():
     state = kit.in_status("in_review")
     state, _ = kit.apply(state, kit.revise(REQ, changed(invoice_ocr(), prohibited__social_scoring="yes")))
     assert state.status == "rejected" and not state.open_gates()
+
+
+# ------------------------------------------------------------ withdrawal (before approval)
+
+
+def test_a_withdrawal_closes_every_gate_and_ends_the_use_case():
+    state = kit.in_status("in_review")
+    after, transition = kit.apply(state, kit.withdraw(OWNER, "Bought a product instead"))
+    assert after.status == "withdrawn" and not after.open_gates() and after.stage is None
+    waiting = [gate for gate in state.gates if gate.state in ("open", "pending")]  # the final gate waits too
+    assert [e.type for e in transition.events].count("gate_superseded") == len(waiting) == 3
+    assert "withdrawn" in [e.type for e in transition.events]
+    assert [(n.kind, n.to_emails, n.to_roles) for n in transition.notices] == [
+        ("withdrawn", [REQ.email], ["risk", "security"])
+    ]
+    assert lifecycle.tick(after, T0 + dt.timedelta(days=400)) is None  # nothing waits, nothing is due
+
+
+def test_a_deployed_system_under_revision_is_not_withdrawn():
+    state = kit.in_status("in_production")
+    revising, _ = kit.apply(state, kit.revise(OWNER, code_assistant()))
+    assert revising.status == "assessment"
+    with pytest.raises(Refused, match="decommissioned, not withdrawn"):
+        lifecycle.check(revising, kit.withdraw(OWNER))

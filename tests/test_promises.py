@@ -207,6 +207,11 @@ class Promises(RuleBasedStateMachine):
     def request_decommission(self, who: str) -> None:
         self._try(kit.decommission(self.actor(who)))
 
+    # Mostly people who may not: a withdrawal ends the run, so it should not end most runs early.
+    @rule(who=st.sampled_from(["owner", "requester", *PEOPLE, *PEOPLE]))
+    def withdraw(self, who: str) -> None:
+        self._try(kit.withdraw(self.actor(who)))
+
     @rule(who=OWNER_MOSTLY, complete=st.sampled_from([True, True, False]))
     def confirm_checklist(self, who: str, complete: bool) -> None:
         self._try(kit.checklist(self.actor(who), complete))

@@ -331,6 +331,18 @@ async def test_a_slack_id_is_bound_to_an_aims_user_only_within_our_workspace(sla
         slack.fake.directory.pop(email)
 
 
+async def test_a_withdrawal_rewrites_the_approvers_prompts(slack: Slack):
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    await slack.api.ok(OWNER, f"/api/use-cases/{uc}/withdrawal", {"reason": "Not needed after all"})
+
+    def rewritten() -> bool:
+        updates = [u for u in slack.fake.called("chat.update") if u["ts"] == prompt["ts"]]
+        return bool(updates) and not any(b["type"] == "actions" for b in updates[-1]["blocks"])
+
+    assert await eventually(rewritten)
+
+
 async def test_nobody_approves_their_own_use_case_from_slack(slack: Slack):
     uc = await new_case(slack, changed(code_assistant(), business_owner=OWNER), requester=RISK)
     prompt = await slack.prompt("USEC", uc, "v1-review-security")

@@ -237,3 +237,14 @@ async def test_a_revision_through_the_form_restarts_the_gates(web: Web):
                                   "impacts": [ASSESSMENT["impacts"][0] | {"mitigation": ""}]}  # fmt: skip
     state = await web.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", draft)  # resubmitted unchanged
     assert state["status"] == "in_review" and state["assessment_version"] == 2
+
+
+async def test_a_requester_withdraws_from_the_use_case_page(web: Web):
+    uc = await new_case(web, f"Withdrawn {uuid.uuid4().hex[:6]}")
+    async with web.signed_in(REQ) as browser:
+        page = await browser.get(f"/use-cases/{uc}")
+        assert "Withdraw this use case" in page.text
+        response = await browser.post(f"/use-cases/{uc}/actions/withdraw", data={"csrf": csrf_of(page.text), "reason": "Not needed"})
+        assert response.status_code == 303
+        after = await browser.get(f"/use-cases/{uc}")
+        assert "withdrawn" in after.text and "Withdraw this use case" not in after.text

@@ -131,6 +131,10 @@ class DecommissionRequest(Body):
     reason: RequiredText
 
 
+class Withdrawal(Body):
+    reason: RequiredText
+
+
 class DecommissionChecklist(Body):
     users_informed: bool
     system_disabled: bool

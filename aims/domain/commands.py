@@ -76,6 +76,11 @@ class ConfirmChecklist(Command):
     body: actions.DecommissionChecklist
 
 
+class Withdraw(Command):
+    kind: Literal["withdraw"] = "withdraw"
+    body: actions.Withdrawal
+
+
 LifecycleCommand = Annotated[
     Union[
         SubmitAssessment,
@@ -86,6 +91,7 @@ LifecycleCommand = Annotated[
         ReportIncident,
         RequestDecommission,
         ConfirmChecklist,
+        Withdraw,
     ],
     Field(discriminator="kind"),
 ]
@@ -100,5 +106,6 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         ReportIncident,
         RequestDecommission,
         ConfirmChecklist,
+        Withdraw,
     )
 }

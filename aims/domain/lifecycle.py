@@ -27,6 +27,7 @@ from aims.domain.commands import (
     SignOffDeployment,
     SubmitAssessment,
     SubmitReview,
+    Withdraw,
 )
 from aims.domain.deadlines import escalate, gate_excluded, next_deadline, waiting
 from aims.domain.durations import Duration
@@ -471,6 +472,32 @@ def _begin_decommission(change: Change, reason: str) -> None:
     )
 
 
+# ------------------------------------------------------------ withdrawal
+
+
+def _check_withdrawal(state: UseCaseState, command: Withdraw) -> None:
+    permissions.may_withdraw(state, command.actor)
+
+
+def _apply_withdrawal(change: Change, command: Withdraw) -> None:
+    """Withdrawn before approval: every gate closes (their prompts are rewritten), nothing waits."""
+    state = change.state
+    waited_on = sorted({gate.role for gate in state.open_gates()})
+    _supersede_open_gates(change)
+    change.event("withdrawn", reason=command.body.reason)
+    change.set_status("withdrawn", f"withdrawn by {change.actor}: {command.body.reason}")
+    # The approvers it waited on hear that nothing waits for them any more (and their prompts change).
+    change.notify(
+        "withdrawn",
+        f"{state.name} was withdrawn by {change.actor}",
+        key="withdrawn",
+        to_emails=sorted({state.requester, state.business_owner} - {change.actor}),
+        to_roles=waited_on,
+        exclude=sorted(state.conflicted),
+        data={"reason": command.body.reason},
+    )
+
+
 def _check_checklist(state: UseCaseState, command: ConfirmChecklist) -> None:
     permissions.may_confirm_checklist(state, command.actor)
     unchecked = command.body.unchecked()
@@ -618,6 +645,7 @@ _CHECKS: dict[type, Callable[[UseCaseState, Any], None]] = {
     ReportIncident: _check_incident,
     RequestDecommission: _check_decommission_request,
     ConfirmChecklist: _check_checklist,
+    Withdraw: _check_withdrawal,
 }
 _APPLY: dict[type, Callable[[Change, Any], None]] = {
     SubmitAssessment: _apply_assessment,
@@ -628,4 +656,5 @@ _APPLY: dict[type, Callable[[Change, Any], None]] = {
     ReportIncident: _apply_incident,
     RequestDecommission: _apply_decommission_request,
     ConfirmChecklist: _apply_checklist,
+    Withdraw: _apply_withdrawal,
 }

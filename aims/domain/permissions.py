@@ -14,6 +14,7 @@ from aims.domain.state import (
     APPROVAL_KINDS,
     SUSPENDING_ROLES,
     TERMINAL,
+    WITHDRAWABLE,
     Actor,
     Gate,
     Refused,
@@ -179,6 +180,16 @@ def may_confirm_checklist(state: UseCaseState, actor: Actor) -> None:
     _require_owner(state, actor, "confirm the decommission checklist")
 
 
+def may_withdraw(state: UseCaseState, actor: Actor) -> None:
+    require_open(state)
+    if state.ever_signed_off:
+        raise Refused("conflict", "a deployed system is decommissioned, not withdrawn")
+    if state.status not in WITHDRAWABLE:
+        raise Refused("conflict", f"a use case is withdrawn before its approval; it is {state.status}")
+    if actor.email not in (state.requester, state.business_owner):
+        raise Refused("forbidden", "the requester or the business owner withdraws a use case")
+
+
 ACTIONS: dict[str, Callable[[UseCaseState, Actor], None]] = {
     "assessment": may_submit_assessment,
     "revise": may_revise,
@@ -187,6 +198,7 @@ ACTIONS: dict[str, Callable[[UseCaseState, Actor], None]] = {
     "incident": may_report_incident,
     "decommission": may_request_decommission,
     "checklist": may_confirm_checklist,
+    "withdraw": may_withdraw,
 }
 
 

@@ -31,9 +31,12 @@ Status = Literal[
     "rejected",
     "decommissioning",
     "retired",
+    "withdrawn",
 ]
 STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
-TERMINAL: frozenset[str] = frozenset({"rejected", "retired"})
+TERMINAL: frozenset[str] = frozenset({"rejected", "retired", "withdrawn"})
+# Before a first approval, its requester or owner may withdraw a use case (never a deployed one).
+WITHDRAWABLE: frozenset[str] = frozenset({"assessment", "in_review", "changes_requested", "legal_hold"})
 # Statuses of a revision in progress: the running system waits for re-approval.
 REVISION_STATUSES: frozenset[str] = frozenset({"assessment", "in_review", "changes_requested", "legal_hold"})
 GateKind = Literal["review", "final", "continuation", "decommission", "incident_triage"]
@@ -257,6 +260,7 @@ NoticeKind = Literal[
     "rejected",
     "decommission_requested",
     "retired",
+    "withdrawn",
 ]
 
 

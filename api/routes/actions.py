@@ -21,6 +21,7 @@ from aims.domain.commands import (
     SignOffDeployment,
     SubmitAssessment,
     SubmitReview,
+    Withdraw,
 )
 from aims.domain.intake import Intake
 from aims.domain.state import Actor
@@ -73,6 +74,9 @@ ACTIONS: list[Action] = [
     Action("checklist", "/decommission/checklist", actions.DecommissionChecklist,
            lambda actor, body, _: ConfirmChecklist(actor=actor, body=body),
            "Confirm the decommission checklist (business owner)"),
+    Action("withdraw", "/withdrawal", actions.Withdrawal,
+           lambda actor, body, _: Withdraw(actor=actor, body=body),
+           "Withdraw the use case before its approval (requester or business owner): it ends, every gate closes"),
     Action("decide", "/gates/{gate_id}/decision", Decision,
            lambda actor, body, path: DecideGate(
                actor=actor, gate_id=path["gate_id"], version=body.version,

@@ -47,7 +47,7 @@ def _incident(form: FormData) -> dict[str, Any]:
     return {"severity": _text(form, "severity"), "description": _text(form, "description")}
 
 
-def _decommission(form: FormData) -> dict[str, Any]:
+def _reason(form: FormData) -> dict[str, Any]:
     return {"reason": _text(form, "reason")}
 
 
@@ -61,6 +61,7 @@ FORMS: dict[str, FormParser] = {
     "sign_off": _sign_off,
     "review": _review,
     "incident": _incident,
-    "decommission": _decommission,
+    "decommission": _reason,
+    "withdraw": _reason,
     "checklist": _checklist,
 }
