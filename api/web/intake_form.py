@@ -8,32 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from aims.domain import wording
 from aims.domain.intake import Intake
 
-SECTION_HELP = {
-    "": "What the AI use case is and who is accountable for it.",
-    "sourcing": "How the system is built or bought, and what the supplier receives.",
-    "prohibited": "EU AI Act Art. 5 screen. Answer 'unsure' if in doubt: legal will look at it.",
-    "high_risk": "EU AI Act Annex I (products) and Annex III (listed uses) screen.",
-    "transparency": "EU AI Act Art. 50: people must know they deal with AI or AI-made content.",
-    "people": "Who is affected and how much the system decides about them.",
-    "data": "Which data the system uses and how.",
-    "accuracy": "What happens when it is wrong, and how that is caught.",
-    "security": "Exposure to untrusted input and what the system may do.",
-    "operations": "Optional now, required before deployment sign-off.",
-}
-FIELD_HELP = {
-    "name": "3–200 characters.",
-    "purpose": "What it does and which decision or action it influences.",
-    "business_owner": "E-mail of the accountable person (a known aims user).",
-    "target_go_live": "YYYY-MM-DD",
-    "people.jurisdictions": "Comma-separated region or country codes, e.g. EU, US.",
-    "high_risk.derogation_justification": "Required when an Art. 6(3) derogation is claimed.",
-    "sourcing.supplier_docs": "Documents the supplier gave you.",
-    "data.personal_data": "'none' alone, or every kind that applies.",
-    "people.affected_persons": "'none' alone, or every group that applies.",
-    "high_risk.annex_iii_uses": "'none' alone, or every Annex III point that applies.",
-}
 YNU = ["yes", "no", "unsure"]
 SUPPLIER_FIELDS = ["name", "model", "version_pinned", "hosting_region", "gpai"]
 
@@ -43,7 +20,7 @@ class Field:
     name: str  # dotted path, also the form input name
     label: str
     kind: str  # text | textarea | select | multi | list | date
-    options: list[str] = field(default_factory=list)
+    options: list[tuple[str, str]] = field(default_factory=list)  # (value, what the requester reads)
     required: bool = False
     help: str = ""
 
@@ -70,15 +47,18 @@ def _options(annotation: Any) -> list[str]:
 def _field(path: str, name: str, info: Any) -> Field:
     annotation = info.annotation
     origin = typing.get_origin(annotation)
-    label = name.replace("_", " ").capitalize()
-    help_text = FIELD_HELP.get(path, "")
+    label, help_text = wording.question(path)
+
+    def labelled(values: list[str]) -> list[tuple[str, str]]:
+        return [(value, wording.answer(path, value)) for value in values]
+
     if origin is list:
         inner = typing.get_args(annotation)[0]
         options = _options(inner) if typing.get_origin(inner) is typing.Literal else []
-        return Field(path, label, "multi" if options else "list", options, info.is_required(), help_text)
+        return Field(path, label, "multi" if options else "list", labelled(options), info.is_required(), help_text)
     options = _options(annotation) if typing.get_origin(annotation) in (typing.Literal, typing.Union, None) else []
     if typing.get_origin(annotation) is typing.Literal or (options and origin is typing.Union):
-        return Field(path, label, "select", options, info.is_required(), help_text)
+        return Field(path, label, "select", labelled(options), info.is_required(), help_text)
     if "date" in str(annotation):
         return Field(path, label, "date", [], False, help_text)
     kind = "textarea" if name in ("purpose", "benefits", "derogation_justification", "monitoring_plan",
@@ -87,7 +67,7 @@ def _field(path: str, name: str, info: Any) -> Field:
 
 
 def sections() -> list[Section]:
-    top = Section("", "The use case", SECTION_HELP[""], [])
+    top = Section("", *wording.SECTIONS[""], [])
     result = [top]
     for name, info in Intake.model_fields.items():
         annotation = info.annotation
@@ -98,14 +78,18 @@ def sections() -> list[Section]:
                 if sub != "suppliers"
             ]
             if name == "sourcing":
-                fields += [Field(f"sourcing.suppliers.0.{key}", f"Supplier {key.replace('_', ' ')}",
-                                 "select" if key in ("version_pinned", "gpai") else "text",
-                                 YNU if key in ("version_pinned", "gpai") else [])
-                           for key in SUPPLIER_FIELDS]  # fmt: skip
-            result.append(Section(name, name.replace("_", " ").capitalize(), SECTION_HELP.get(name, ""), fields))
+                fields += [_supplier_field(key) for key in SUPPLIER_FIELDS]
+            result.append(Section(name, *wording.SECTIONS[name], fields))
         else:
             top.fields.append(_field(name, name, info))
     return result
+
+
+def _supplier_field(key: str) -> Field:
+    label, help_text = wording.question(f"sourcing.suppliers.{key}")
+    yes_no = key in ("version_pinned", "gpai")
+    options = [(value, wording.answer("", value)) for value in YNU] if yes_no else []
+    return Field(f"sourcing.suppliers.0.{key}", label, "select" if yes_no else "text", options, False, help_text)
 
 
 def parse(form: dict[str, list[str]]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from aims.domain import wording
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -40,3 +42,4 @@ def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:
 
 
 templates.env.globals["countdown"] = countdown
+templates.env.globals["next_steps"] = wording.next_steps

@@ -1,0 +1,66 @@
+"""The intake speaks the requester's language: every question and every answer of the model has
+plain words (`aims.domain.wording`), and the web form shows them, never the keys."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from aims.domain import wording
+from aims.domain.intake import Intake, Supplier
+from api.web.intake_form import sections
+
+
+def _paths(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        path = f"{prefix}{name}"
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _paths(annotation, f"{path}.")
+        elif name == "suppliers":
+            found |= _paths(Supplier, f"{path}.")
+        else:
+            found[path] = annotation
+    return found
+
+
+def _literals(annotation: Any) -> list[str]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return [value for value in typing.get_args(annotation) if value != ""]
+    return [value for arg in typing.get_args(annotation) for value in _literals(arg)]
+
+
+def test_every_question_and_every_answer_has_plain_words():
+    paths = _paths(Intake)
+    assert set(paths) == set(wording.QUESTIONS), set(paths) ^ set(wording.QUESTIONS)
+    unworded = [
+        f"{path}={value}"
+        for path, annotation in paths.items()
+        for value in _literals(annotation)
+        if value not in wording.ANSWERS_BY_QUESTION.get(path, {}) and value not in wording.ANSWERS
+    ]
+    assert not unworded, unworded
+    assert set(wording.SECTIONS) == {""} | {name for name, info in Intake.model_fields.items()
+                                           if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)}  # fmt: skip
+
+
+def test_the_form_shows_words_not_keys():
+    fields = {f.name: f for section in sections() for f in section.fields}
+    annex_iii = dict(fields["high_risk.annex_iii_uses"].options)
+    assert annex_iii["iii_5b"] == "Creditworthiness or credit scoring of people — Annex III 5(b)"
+    assert fields["high_risk.art6_3_derogation"].label == "Does an Art. 6(3) exception apply?"
+    assert dict(fields["sourcing.methods"].options)["fine_tuned_third_party_model"] == "A supplier's model we fine-tune"
+    assert fields["sourcing.suppliers.0.gpai"].label == "Is it a general-purpose AI model?"
+    assert all(label != value for f in fields.values() for value, label in f.options if "_" in value)
+
+
+def test_the_preview_says_what_happens_next():
+    assert wording.next_steps("MINIMAL", ["risk", "security"], "aims_owner") == (
+        "Next: the business owner fills in the risk and impact assessment, then the risk officer and security "
+        "review it, then the AIMS owner gives the final approval; once approved, the owner signs off the deployment."
+    )
+    assert "forbids" in wording.next_steps("PROHIBITED", [], None)
+    assert wording.next_steps("LEGAL_HOLD", [], None).startswith("Legal looks at it first")
