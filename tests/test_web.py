@@ -248,3 +248,41 @@ async def test_a_requester_withdraws_from_the_use_case_page(web: Web):
         assert response.status_code == 303
         after = await browser.get(f"/use-cases/{uc}")
         assert "withdrawn" in after.text and "Withdraw this use case" not in after.text
+
+
+async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_audited(web: Web):
+    email = f"newcomer-{uuid.uuid4().hex[:6]}@example.com"
+    async with web.signed_in(RISK) as browser:
+        assert (await browser.get("/admin/users")).status_code == 403
+    async with web.signed_in("admin@example.com") as browser:
+        page = await browser.get("/admin/users")
+        assert page.status_code == 200 and "Add a person" in page.text
+        csrf = csrf_of(page.text)
+        assert (await browser.post("/admin/users", data={"email": email, "name": "New"})).status_code == 403  # no CSRF
+        bad = await browser.post("/admin/users", data={"csrf": csrf, "email": "not-an-email", "name": "New"})
+        assert bad.status_code == 422 and "email:" in bad.text
+        mixed = await browser.post("/admin/users", data={"csrf": csrf, "email": email, "name": "New",
+                                                         "role": ["auditor", "risk"]})  # fmt: skip
+        assert mixed.status_code == 422 and "no other role" in mixed.text
+        added = await browser.post("/admin/users", data={"csrf": csrf, "email": email, "name": "New", "role": ["risk"],
+                                                         "expires": "P30D"})  # fmt: skip
+        assert added.status_code == 200
+        token = re.search(r"<code>(aims_[^<]+)</code>", added.text).group(1)
+        me = await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["roles"] == ["requester", "risk"]
+
+        ids = dict((found, number) for number, found in re.findall(
+            r'action="/admin/users/(\d+)/roles">.*?Roles of ([^<]+)</legend>', added.text, re.S))  # fmt: skip
+        user_id = ids[email]
+        assert (await browser.post(f"/admin/users/{user_id}/roles", data={"csrf": csrf, "role": ["security"]})).status_code == 303
+        rotated = await browser.post(f"/admin/users/{user_id}/rotate", data={"csrf": csrf})
+        new_token = re.search(r"<code>(aims_[^<]+)</code>", rotated.text).group(1)
+        assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+        me = await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})
+        assert me.json()["roles"] == ["requester", "security"]
+        assert (await browser.post(f"/admin/users/{user_id}/deactivate", data={"csrf": csrf})).status_code == 303
+        assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 401
+    trail = (await web.api.get(AIMS, "/api/audit/system")).json()["events"]
+    mine = [(e["type"], e["actor"]) for e in trail if e["data"].get("email") == email]
+    assert [kind for kind, _ in mine] == ["user_added", "roles_set", "token_rotated", "user_deactivated"], mine
+    assert {actor for _, actor in mine} == {"web:admin@example.com"}

@@ -4,6 +4,7 @@ They call the same `UseCaseService` as the REST API: no second copy of any rule.
 from fastapi import APIRouter
 
 from api.web.pages import (
+    admin_users,
     approvals,
     dashboard,
     intake,
@@ -17,5 +18,7 @@ from api.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-for page in (sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities, reports):
+for page in (
+    sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities, reports, admin_users,
+):
     router.include_router(page.router)
