@@ -58,6 +58,7 @@ class Caller:
 
     database_url: str
     user: User  # loaded with its roles, detached from any session
+    # Connecting to Temporal only when a change is sent: reads never need it.
     gateway: GatewayFactory
 
     @property
@@ -66,19 +67,11 @@ class Caller:
 
 
 @dataclass
-class UseCaseService:
+class UseCaseService(Caller):
     """One person's use of aims. Every database step is a short unit of work of its own, run off
     the event loop by the async methods; no connection is ever held while Temporal works."""
 
-    database_url: str
-    user: User  # loaded with its roles, detached from any session
     policy: Policy
-    # Connecting to Temporal only when an action is sent: reads never need it.
-    gateway: GatewayFactory
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(email=self.user.email, roles=list(self.user.roles))
 
     def db(self) -> AbstractContextManager[Session]:
         return transaction(self.database_url)

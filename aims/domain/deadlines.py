@@ -45,6 +45,16 @@ class Waiting(Model):
         return None
 
 
+class Ladder(Model):
+    """Where something waiting climbs the 50/100/200 % ladder: its rungs and how far it is up."""
+
+    steps: list[dt.datetime] = []
+    level: int = 0
+
+    def next_step(self) -> dt.datetime | None:
+        return self.steps[self.level] if self.level < len(self.steps) else None
+
+
 def waiting(state: UseCaseState) -> list[Waiting]:
     """Every item of this use case that someone must act on now, with its deadline."""
     items = [_gate_item(state, gate) for gate in state.open_gates() if gate.opened_at and gate.due_at]

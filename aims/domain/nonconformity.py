@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from aims.domain.bounds import RequiredText, Text
+from aims.domain.deadlines import Ladder
 from aims.domain.durations import Duration
 from aims.domain.intake import Email
 from aims.domain.policy import GateEscalation, Policy
@@ -67,7 +68,7 @@ class NcCommand(Model):
     note: Text = ""
 
 
-class NcState(Model):
+class NcState(Ladder):
     """What the workflow keeps: enough to check commands and run the ladder."""
 
     number: int
@@ -76,15 +77,10 @@ class NcState(Model):
     action_owner: str
     since: dt.datetime
     due_at: dt.datetime
-    steps: list[dt.datetime]
-    level: int = 0
     round: int = 1
     # The policy's gate SLA and ladder when it was raised: the check's deadline and the rungs.
     check_sla: str
     escalation: GateEscalation
-
-    def next_step(self) -> dt.datetime | None:
-        return self.steps[self.level] if self.status != "closed" and self.level < len(self.steps) else None
 
 
 def may_raise(actor: Actor, body: RaiseNonconformity, now: dt.datetime) -> None:

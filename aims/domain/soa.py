@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from aims.domain.actions import ControlId
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import ShortText, Text, Url, bounded_list
+from aims.domain.deadlines import Ladder
 from aims.domain.durations import Duration
 from aims.domain.intake import Email
 from aims.domain.policy import Policy
@@ -104,19 +105,13 @@ class RecordEscalation(Model):
     at: dt.datetime
 
 
-class PendingSoa(Model):
-    """A proposal waiting for an executive: its deadline ladder (reminder, stalled, executive-
-    wide) and how far up it has climbed."""
+class PendingSoa(Ladder):
+    """A proposal waiting for an executive, on the ladder (reminder, stalled, executives)."""
 
     number: int
     proposed_by: str
     since: dt.datetime
     due_at: dt.datetime
-    steps: list[dt.datetime]
-    level: int = 0
-
-    def next_step(self) -> dt.datetime | None:
-        return self.steps[self.level] if self.level < len(self.steps) else None
 
 
 PROPOSER_ROLE, DECIDER_ROLE = "aims_owner", "executive"
