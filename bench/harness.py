@@ -101,6 +101,35 @@ async def wait_until_ready(http: httpx.AsyncClient, *, temporal: bool = True) ->
     raise RuntimeError("the API did not become healthy")
 
 
+class RawConnection:
+    """One kept-alive HTTP/1.1 connection that sends prepared bytes and reads the answer: what
+    Slack's side costs here is a socket write, so the bench times aims, not an HTTP library."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> RawConnection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        if not status_line:  # the server closed it while idle (keep-alive timeout), before reading this
+            raise ConnectionResetError("the connection was closed")
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def last_line(results: dict[str, Any]) -> None:
     """The machine-readable summary: one JSON object, always the last line printed."""
     print(json.dumps(results))

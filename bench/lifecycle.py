@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aims.persistence.db import migrate  # noqa: E402
 from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
-from bench.harness import aims_processes, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
+from bench.harness import RawConnection, aims_processes, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant  # noqa: E402
 from tests.net import free_port  # noqa: E402
@@ -56,23 +57,45 @@ class MinimalWorkflow:
         return self.count
 
 
-async def one_lifecycle(http: httpx.AsyncClient, tokens: dict[str, str], decisions: list[float]) -> None:
-    async def post(email: str, path: str, body: object) -> dict:
-        response = await http.post(path, json=body, headers={"Authorization": f"Bearer {tokens[email]}"})
-        if response.status_code >= 400:
-            raise RuntimeError(f"{path}: {response.status_code} {response.text}")
-        return response.json()
+class Clients:
+    """Kept-alive connections to the API, one per concurrent lifecycle (a lean client: the bench
+    measures aims, not an HTTP library)."""
 
-    case = await post("req@example.com", "/api/use-cases", code_assistant())
-    state = await post("owner@example.com", f"/api/use-cases/{case['id']}/assessment", ASSESSMENT)
+    def __init__(self, port: int, tokens: dict[str, str]):
+        self.port = port
+        self.tokens = tokens
+        self.idle: list[RawConnection] = []
+
+    async def post(self, email: str, path: str, body: object) -> dict:
+        headers = {"Authorization": f"Bearer {self.tokens[email]}", "Content-Type": "application/json"}
+        content = json.dumps(body).encode()
+        connection = self.idle.pop() if self.idle else await RawConnection.open(self.port)
+        try:
+            status, answer = await connection.post(path, content, headers)
+        except ConnectionResetError:
+            connection = await RawConnection.open(self.port)
+            status, answer = await connection.post(path, content, headers)
+        self.idle.append(connection)
+        if status >= 400:
+            raise RuntimeError(f"{path}: {status} {answer.decode()}")
+        return json.loads(answer)
+
+    def close(self) -> None:
+        for connection in self.idle:
+            connection.close()
+
+
+async def one_lifecycle(api: Clients, decisions: list[float]) -> None:
+    case = await api.post("req@example.com", "/api/use-cases", code_assistant())
+    state = await api.post("owner@example.com", f"/api/use-cases/{case['id']}/assessment", ASSESSMENT)
     while state["status"] == "in_review":
         gate = next(g for g in state["gates"] if g["state"] == "open")
         started = time.perf_counter()
-        state = await post(
+        state = await api.post(
             DECIDERS[gate["role"]], f"/api/use-cases/{case['id']}/gates/{gate['id']}/decision", {"decision": "approve"}
         )
         decisions.append(time.perf_counter() - started)
-    state = await post("owner@example.com", f"/api/use-cases/{case['id']}/sign-off", SIGNOFF)
+    state = await api.post("owner@example.com", f"/api/use-cases/{case['id']}/sign-off", SIGNOFF)
     assert state["status"] == "in_production", state["status"]
 
 
@@ -109,30 +132,31 @@ async def main(count: int, concurrency: int, workers: int, database: str | None,
     processes = aims_processes(temporal, database_url, task_queue, port, workers=workers, logs=logs)
     try:
         async with env, Worker(env.client, task_queue="bench-minimal", workflows=[MinimalWorkflow]):
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120) as http:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 await wait_until_ready(http)
-                await bounded(3, 1, lambda: one_lifecycle(http, tokens, []))  # warm up both
-                await bounded(3, 1, lambda: one_minimal(env, []))
-                meter = CpuMeter({
-                    "worker": with_children(processes[0].pid),
-                    "api": [processes[1].pid],
-                    "temporal": pids_matching("start-dev", f"--port {temporal.rsplit(':', 1)[1]}"),
-                    "bench": [os.getpid()],
-                })  # fmt: skip
-                meter.start()
-                decisions: list[float] = []
-                aims_seconds = await bounded(count, concurrency, lambda: one_lifecycle(http, tokens, decisions))
-                cpu = meter.stop()
-                steps: list[float] = []
-                minimal_meter = CpuMeter({"temporal": meter.groups["temporal"], "bench (worker + client)": [os.getpid()]})
-                minimal_meter.start()
-                minimal_seconds = await bounded(count, concurrency, lambda: one_minimal(env, steps))
-                minimal_cpu = minimal_meter.stop()
-                single: list[float] = []
-                await bounded(max(count // 10, 10), 1, lambda: one_lifecycle(http, tokens, single))
-                single_steps: list[float] = []
-                await bounded(max(count // 10, 10), 1, lambda: one_minimal(env, single_steps))
+            api = Clients(port, tokens)
+            await bounded(3, 1, lambda: one_lifecycle(api, []))  # warm up both
+            await bounded(3, 1, lambda: one_minimal(env, []))
+            meter = CpuMeter({
+                "worker": with_children(processes[0].pid),
+                "api": [processes[1].pid],
+                "temporal": pids_matching("start-dev", f"--port {temporal.rsplit(':', 1)[1]}"),
+                "bench": [os.getpid()],
+            })  # fmt: skip
+            meter.start()
+            decisions: list[float] = []
+            aims_seconds = await bounded(count, concurrency, lambda: one_lifecycle(api, decisions))
+            cpu = meter.stop()
+            steps: list[float] = []
+            minimal_meter = CpuMeter({"temporal": meter.groups["temporal"], "bench (worker + client)": [os.getpid()]})
+            minimal_meter.start()
+            minimal_seconds = await bounded(count, concurrency, lambda: one_minimal(env, steps))
+            minimal_cpu = minimal_meter.stop()
+            single: list[float] = []
+            await bounded(max(count // 10, 10), 1, lambda: one_lifecycle(api, single))
+            single_steps: list[float] = []
+            await bounded(max(count // 10, 10), 1, lambda: one_minimal(env, single_steps))
+            api.close()
     finally:
         stop(processes)
 

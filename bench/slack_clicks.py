@@ -32,8 +32,19 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aims.persistence import users  # noqa: E402
+from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
 from aims.persistence.db import migrate, transaction  # noqa: E402
-from bench.harness import aims_processes, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
+from bench.harness import (  # noqa: E402
+    RawConnection,
+    aims_processes,
+    dev_server,
+    last_line,
+    ms,
+    percentile,
+    scratch,
+    stop,
+    wait_until_ready,
+)
 from tests import people  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.intakes import ASSESSMENT, invoice_ocr  # noqa: E402
@@ -120,8 +131,9 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
     port = free_port()
     slack = {"SLACK_BOT_TOKEN": FakeSlack.DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
              "AIMS_SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/"}  # fmt: skip
+    temporal = env.client.service_client.config.target_host
     processes = aims_processes(
-        env.client.service_client.config.target_host, database_url, f"slack-bench-{uuid.uuid4()}", port,
+        temporal, database_url, f"slack-bench-{uuid.uuid4()}", port,
         workers=workers, logs=logs, environment=slack,
     )  # fmt: skip
     try:
@@ -152,24 +164,33 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
                 await records.refresh()
             prompts = {i: records.prompt_for(i) for i in ids}
             # Connections open, as Slack keeps them: the bench measures aims, not TCP set-up.
-            await asyncio.gather(*(http.get("/healthz") for _ in ids))
+            connections = await asyncio.gather(*(RawConnection.open(port) for _ in ids))
+            requests = [signed_click(prompts[i]) for i in ids]
 
-            async def click(prompt: dict) -> tuple[float, float]:
-                body, headers = signed_click(prompt)
+            async def click(connection: RawConnection, body: bytes, headers: dict[str, str]) -> tuple[float, float]:
                 started = time.monotonic()
-                response = await http.post("/slack/interactions", content=body, headers=headers)
+                status, answer = await connection.post("/slack/interactions", body, headers)
                 acked = time.monotonic() - started
-                if response.status_code != 200:
-                    raise RuntimeError(f"click: {response.status_code} {response.text}")
+                if status != 200:
+                    raise RuntimeError(f"click: {status} {answer.decode()}")
                 return started, acked
 
-            clicked = await asyncio.gather(*(click(prompts[i]) for i in ids))
+            meter = CpuMeter({
+                "worker": with_children(processes[0].pid), "api": [processes[1].pid], "fake slack": [fake.pid],
+                "temporal": pids_matching("start-dev", f"--port {temporal.rsplit(':', 1)[1]}"),
+            })  # fmt: skip
+            meter.start()
+            print("clicking", flush=True)
+            clicked = await asyncio.gather(*(click(c, *r) for c, r in zip(connections, requests)))
+            for connection in connections:
+                connection.close()
             deadline = time.monotonic() + 60
             while any(records.outcome_shown_at(prompts[i]) is None for i in ids):
                 if time.monotonic() > deadline:
                     raise RuntimeError("some outcomes never showed in Slack")
                 await asyncio.sleep(0.2)  # the times are the fake's own records (one monotonic clock)
                 await records.refresh()
+            cpu = meter.stop()
             timings = [(acked, records.outcome_shown_at(prompts[i]) - started)
                        for i, (started, acked) in zip(ids, clicked)]  # fmt: skip
             approved = [
@@ -193,6 +214,7 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
         "clicks": count,
         "decided_once": decided_once,
         "acks_within_3s": sum(ack < 3 for ack in acks),
+        "cpu_ms_per_click": {name: ms(seconds / count) for name, seconds in cpu.items()},
         "worker_processes": workers,
         "database": database_url.split(":")[0],
     }
@@ -201,6 +223,8 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
           "  (target p99 <= 300 ms)")  # fmt: skip
     print(f"outcome shown in the Slack message: p50 {results['visible_p50_ms']:7.1f} ms  p99 "
           f"{results['visible_p99_ms']:7.1f} ms  (target p99 <= 1500 ms)")  # fmt: skip
+    print("CPU per click until every outcome showed: "
+          + ", ".join(f"{name} {cpu} ms" for name, cpu in results["cpu_ms_per_click"].items()))
     print(f"acks within Slack's 3 s: {results['acks_within_3s']}/{count}; approved with one decision: {decided_once}/{count}")
     if as_json:
         last_line(results)

@@ -62,6 +62,7 @@ def use_case_worker(
     public_url: str = "http://127.0.0.1:8000",
     signing_key_file: Path | None = None,
     max_threads: int = 16,
+    max_outside_work: int = 4,
 ) -> Worker:
     """The worker for every aims workflow and activity (checkpoints need the signing key)."""
     register = RegisterActivities(database_url, policy, channels=[channel.name for channel in channels])
@@ -84,7 +85,9 @@ def use_case_worker(
         workflows=WORKFLOWS,
         activities=activities,
         activity_executor=ThreadPoolExecutor(max_threads),
-        max_concurrent_activities=max_threads,
+        # Regular activities talk to the outside (channels, digests) and nobody waits on them: a
+        # few at a time, so a burst of decisions leaves the GIL to the Updates people wait on.
+        max_concurrent_activities=max_outside_work,
         max_concurrent_local_activities=max_threads,
         workflow_runner=workflow_runner(),
     )

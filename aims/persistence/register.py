@@ -35,7 +35,8 @@ from aims.persistence.models import (
 @dataclass(frozen=True)
 class Recorded:
     written: bool
-    # Work for the channels: deliveries to send, and prompts of closed gates to finalise.
+    # Work for the channels: deliveries to send, and whether prompts of closed gates may need
+    # finalising (0: the workflow starts no delivery activity).
     deliveries: int
 
 
@@ -47,8 +48,7 @@ def record_transition(
     with session.no_autoflush:  # one flush at the end: the transition is a handful of statements
         use_case = session.get(UseCase, state.id, with_for_update=True)
         if use_case is not None and use_case.transition_number >= transition.number:
-            keys = [notice.key for notice in transition.notices]
-            return Recorded(False, _work(session, state.id, keys, transition, channels))
+            return Recorded(False, _work_left(session, state.id, transition, channels))
         previous_gates = {gate["id"]: gate for gate in (use_case.state.get("gates", []) if use_case else [])}
         if use_case is None:
             use_case = UseCase(id=state.id, created_at=now, details={})
@@ -71,21 +71,22 @@ def record_transition(
             ],  # fmt: skip
             now,
         )
-        outbox.store(session, state.id, transition.notices, now, channels)
-    keys = [notice.key for notice in transition.notices]
-    return Recorded(True, _work(session, state.id, keys, transition, channels))
+        queued = outbox.store(session, state.id, transition.notices, now, channels)
+    return Recorded(True, queued + (1 if channels and _closes_gates(transition) else 0))
 
 
-def _work(
-    session: Session, use_case_id: str, keys: list[str], transition: Transition, channels: Sequence[str]
-) -> int:
-    """How much the channels have to do after this transition (0: no delivery activity needed)."""
+def _closes_gates(transition: Transition) -> bool:
+    """Prompts sent for these gates must be finalised: work for the delivery activity."""
+    return any(event.type in ("gate_decided", "gate_superseded") for event in transition.events)
+
+
+def _work_left(session: Session, use_case_id: str, transition: Transition, channels: Sequence[str]) -> int:
+    """After a retried write: what the first attempt left to the channels (0: no delivery activity needed)."""
     if not channels:
         return 0
-    session.flush()
+    keys = [notice.key for notice in transition.notices]
     pending = len(outbox.pending(session, use_case_id, keys)) if keys else 0
-    closed = any(event.type in ("gate_decided", "gate_superseded") for event in transition.events)
-    return pending + (len(outbox.prompts_to_finalize(session, use_case_id)) if closed else 0)
+    return pending + (len(outbox.prompts_to_finalize(session, use_case_id)) if _closes_gates(transition) else 0)
 
 
 def _summarise(use_case: UseCase, state: UseCaseState, now: dt.datetime) -> None:

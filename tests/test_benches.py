@@ -1,0 +1,46 @@
+"""The benches still run and end with their one JSON line (tiny runs: the figures themselves are
+measured by hand, never asserted by a timed test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def last_json_line(*arguments: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, *arguments, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_lifecycle_bench_ends_with_its_figures() -> None:
+    figures = last_json_line("bench/lifecycle.py", "-n", "4", "--concurrency", "2")
+    assert {"lifecycles_per_s", "minimal_per_s", "throughput_ratio", "decision_p50_ms", "decision_p99_ms",
+            "minimal_p50_ms", "p50_ratio", "concurrency"} <= figures.keys()  # fmt: skip
+    assert figures["concurrency"] == 2 and figures["lifecycles_per_s"] > 0
+
+
+def test_slack_bench_ends_with_its_figures() -> None:
+    figures = last_json_line("bench/slack_clicks.py", "-n", "3")
+    assert {"ack_p50_ms", "ack_p99_ms", "visible_p50_ms", "visible_p99_ms", "clicks"} <= figures.keys()
+    assert figures["clicks"] == 3 and figures["decided_once"] == 3
+
+
+@pytest.mark.skipif(
+    not os.environ.get("AIMS_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="the register bench loads PostgreSQL (AIMS_TEST_DATABASE_URL unset)",
+)
+def test_register_bench_ends_with_its_figures() -> None:
+    server = os.environ["AIMS_TEST_DATABASE_URL"].rsplit("/", 1)[0]
+    figures = last_json_line("bench/register.py", "-n", "60", "--requests", "5", "--server", server)
+    assert {"list_p95_ms", "search_p95_ms", "detail_p95_ms", "use_cases"} <= figures.keys()
+    assert figures["use_cases"] == 60
