@@ -4,8 +4,9 @@ kept off the event loop (Slack gives an app 3 seconds; nothing may block the ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
@@ -25,6 +26,9 @@ from notifications.slack.verify import Clock, SystemClock
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Background work waits for the answers Slack is waiting on, but never longer than this.
+ANSWERS_FIRST_MAX_SECONDS = 0.5
+
 
 class SlackDoor:
     def __init__(
@@ -39,6 +43,34 @@ class SlackDoor:
         self.client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, retry_handlers=[])
         self.max_pending = max_pending
         self._pending: set[asyncio.Task[Any]] = set()
+        self._answering = 0
+        self._quiet: asyncio.Event | None = None
+
+    # ------------------------------------------------------------ answers first
+
+    @contextlib.asynccontextmanager
+    async def answering(self) -> AsyncIterator[None]:
+        """Around each request Slack waits on: background work holds back until none is left, so
+        a burst of clicks is answered before the work they started competes for the event loop."""
+        self._answering += 1
+        self._no_answers_pending().clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if self._answering == 0:
+                self._no_answers_pending().set()
+
+    def _no_answers_pending(self) -> asyncio.Event:
+        if self._quiet is None:  # made on the event loop that serves the requests
+            self._quiet = asyncio.Event()
+            self._quiet.set()
+        return self._quiet
+
+    async def _after_answers(self, work: Coroutine[Any, Any, Any]) -> Any:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_answers_pending().wait(), ANSWERS_FIRST_MAX_SECONDS)
+        return await work
 
     # ------------------------------------------------------------ background work
 
@@ -47,7 +79,7 @@ class SlackDoor:
         if len(self._pending) >= self.max_pending:
             work.close()
             return False
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._after_answers(work))
         self._pending.add(task)
         task.add_done_callback(self._finished)
         return True

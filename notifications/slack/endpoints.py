@@ -38,6 +38,11 @@ async def _signed_body(request: Request, slack: SlackDoor) -> bytes | None:
 @router.post("/interactions")
 async def interactions(request: Request) -> Response:
     slack = _door(request)
+    async with slack.answering():
+        return await _interaction(request, slack)
+
+
+async def _interaction(request: Request, slack: SlackDoor) -> Response:
     raw = await _signed_body(request, slack)
     if raw is None:
         return _unauthorised()
@@ -58,6 +63,11 @@ async def interactions(request: Request) -> Response:
 @router.post("/commands")
 async def slash_command(request: Request) -> Response:
     slack = _door(request)
+    async with slack.answering():
+        return await _command(request, slack)
+
+
+async def _command(request: Request, slack: SlackDoor) -> Response:
     raw = await _signed_body(request, slack)
     if raw is None:
         return _unauthorised()
