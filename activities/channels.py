@@ -56,7 +56,12 @@ class Delivery(BaseModel):
     kind: str
     subject: str
     recipient: Recipient | None
-    use_case: UseCaseSummary
+    # What it is about (a use case, the SoA, a nonconformity, a management review): its topic
+    # key, its name, and the page to open (for a gate: the decision form on the use case page).
+    topic: str
+    title: str
+    link: str
+    use_case: UseCaseSummary | None = None
     gate: GateSummary | None = None
     offers: list[Offer] = []
     # The comment, reason or description the notice quotes.
@@ -91,6 +96,9 @@ class Channel(Protocol):
     def digest(self, day: str, items: list[StalledItem]) -> str | None:
         """The daily digest of what is stalled, to the governance channel (None: not supported)."""
 
+    def personal_digest(self, day: str, recipient: Recipient, deliveries: list[Delivery]) -> str | None:
+        """One message with everything held for a person who chose a daily digest."""
+
 
 class PermanentDeliveryError(Exception):
     """The channel refused this for good (bad address, unknown user, missing scope): recorded on
@@ -99,6 +107,13 @@ class PermanentDeliveryError(Exception):
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code
+
+
+def topic_title(topic: str) -> str:
+    """The name of what a governance notice is about (its topic key)."""
+    kind, _, number = topic.partition("-")
+    return {"soa": "Statement of Applicability", "nc": f"Nonconformity {number}",
+            "mr": f"Management review {number}"}.get(kind, topic)  # fmt: skip
 
 
 def use_case_summary(row: UseCase, public_url: str) -> UseCaseSummary:

@@ -18,6 +18,7 @@ from activities.channels import (
     Recipient,
     UseCaseSummary,
     gate_summary,
+    topic_title,
     use_case_summary,
 )
 from aims.domain.messages import DELIVER_ACTIVITY, DeliverRequest
@@ -40,11 +41,12 @@ class DeliveryActivities:
     def deliver_notices(self, request: DeliverRequest) -> int:
         """Send each pending delivery of the request, then finalise prompts of closed gates."""
         with transaction(self.database_url) as session:
-            rows = outbox.pending(session, request.use_case_id, request.notice_keys)
-            context = _Context(session, self.public_url)
+            rows = outbox.pending(session, request.about, request.notice_keys)
+            context = Deliveries(session, self.public_url)
             work = [(row.id, context.delivery(row)) for row in rows]
         sent = sum(self._deliver(row_id, delivery) for row_id, delivery in work)
-        self._finalize(request.use_case_id)
+        if request.use_case_id:
+            self._finalize(request.use_case_id)
         return sent
 
     def _deliver(self, row_id: int, delivery: Delivery | None) -> bool:
@@ -89,8 +91,9 @@ class DeliveryActivities:
                 row.finalized_at = dt.datetime.now(dt.UTC)
 
 
-class _Context:
-    """What the deliveries of one activity share, read once: the use case, its gates, the people."""
+class Deliveries:
+    """Turns delivery rows into the plain data channels receive, reading what they share once:
+    the use cases, their gates, the people."""
 
     def __init__(self, session: Session, public_url: str):
         self.session = session
@@ -101,26 +104,33 @@ class _Context:
 
     def delivery(self, row: DeliveryRow) -> Delivery | None:
         notification = row.notification
+        recipient = None
+        if notification.recipient != outbox.ORGANISATION:
+            recipient = self.person(notification.recipient)
+            if recipient is None:
+                return None
+        data = notification.data or {}
+        common: dict[str, Any] = {
+            "notice_key": notification.key, "kind": notification.kind, "subject": notification.subject,
+            "recipient": recipient, "topic": notification.topic,
+            "offers": OFFERS.get(notification.kind, ["open"]),
+            "detail": str(data.get("detail") or data.get("comment") or data.get("reason") or data.get("description") or ""),
+        }  # fmt: skip
+        if notification.use_case_id is None:
+            return Delivery(title=topic_title(notification.topic), link=f"{self.public_url}{data.get('path', '/')}",
+                            **common)  # fmt: skip
         summary = self._use_case(notification.use_case_id)
         if summary is None:
             return None
-        recipient = None
-        if notification.recipient != outbox.ORGANISATION:
-            recipient = self._person(notification.recipient)
-            if recipient is None:
-                return None
         gate = self._gate(notification.use_case_id, notification.gate_id) if notification.gate_id else None
+        gate_data = gate_summary(gate, summary) if gate else None
         thread = None
         if notification.kind == "gate_reminder" and notification.gate_id and recipient is not None:
             thread = outbox.prompt_reference(self.session, notification.use_case_id, notification.gate_id,
                                              recipient.email, row.channel)  # fmt: skip
-        data = notification.data or {}
         return Delivery(
-            notice_key=notification.key, kind=notification.kind, subject=notification.subject, recipient=recipient,
-            use_case=summary, gate=gate_summary(gate, summary) if gate else None,
-            offers=OFFERS.get(notification.kind, ["open"]),  # type: ignore[arg-type]
-            detail=str(data.get("comment") or data.get("reason") or data.get("description") or ""),
-            thread_of=thread,
+            title=summary.name, link=gate_data.link if gate_data else summary.link, use_case=summary, gate=gate_data,
+            thread_of=thread, **common,
         )  # fmt: skip
 
     def _use_case(self, use_case_id: str) -> UseCaseSummary | None:
@@ -134,7 +144,7 @@ class _Context:
             self._gates[(use_case_id, gate_id)] = queries.gate_with_decision(self.session, use_case_id, gate_id)
         return self._gates[(use_case_id, gate_id)]
 
-    def _person(self, email: str) -> Recipient | None:
+    def person(self, email: str) -> Recipient | None:
         if email not in self._people:
             user = self.session.scalar(select(User).where(User.email == email))
             self._people[email] = (

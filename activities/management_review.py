@@ -13,11 +13,13 @@ from aims.persistence.db import transaction
 
 
 class ManagementReviewActivities:
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, channels: list[str]):
         self.database_url = database_url
+        # The channels configured (their names): the review's notice is queued for them.
+        self.channels = channels
 
     @activity.defn(name=MANAGEMENT_REVIEW_ACTIVITY)
     def schedule_management_review(self, day: str) -> int:
         start, end = review.previous_quarter(dt.date.fromisoformat(day))
         with transaction(self.database_url) as session:
-            return reports.review_due(session, start=start, end=end, now=dt.datetime.now(dt.UTC)).number
+            return reports.review_due(session, start=start, end=end, now=dt.datetime.now(dt.UTC), channels=self.channels).number

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -24,6 +25,28 @@ TASK_QUEUE = "aims-lifecycle"
 
 class PolicyError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where e-mail goes out: `AIMS_SMTP_URL` (smtp://user:pass@host:587?starttls=1, or smtps://
+    for TLS from the start), `AIMS_EMAIL_FROM`, and the governance list's address for stalls,
+    escalations and the daily digest (`AIMS_EMAIL_GOVERNANCE`, optional)."""
+
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    implicit_tls: bool = False
+    governance: str | None = None
+    timeout_seconds: float = 10.0
+
+    @property
+    def where(self) -> str:
+        """The server, to print (never the credentials)."""
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -66,10 +89,17 @@ class Settings:
     checkpoint_cron: str = "15 0 * * *"
     # The quarterly management review: on the first day of each quarter (UTC).
     management_review_cron: str = "0 6 1 1,4,7,10 *"
+    # E-mail, the second channel (off unless AIMS_SMTP_URL is set).
+    smtp: SmtpSettings | None = None
 
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None
+
+    @property
+    def channel_names(self) -> list[str]:
+        """The notification channels configured here (besides the inbox, which always is)."""
+        return [name for name, on in (("slack", self.slack_enabled), ("email", self.smtp is not None)) if on]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -105,6 +135,7 @@ class Settings:
             signing_key_file=Path(os.environ.get("AIMS_SIGNING_KEY_FILE") or data_dir / "signing_key.pem"),
             checkpoint_cron=os.environ.get("AIMS_CHECKPOINT_CRON", "15 0 * * *"),
             management_review_cron=os.environ.get("AIMS_MANAGEMENT_REVIEW_CRON", "0 6 1 1,4,7,10 *"),
+            smtp=_smtp(os.environ.get("AIMS_SMTP_URL"), public_url=os.environ.get("AIMS_PUBLIC_URL", "")),
         )
 
     def signing_key(self) -> SigningKey:
@@ -206,6 +237,33 @@ def check_proxy_settings(settings: Settings) -> None:
             "AIMS_TRUSTED_EMAIL_HEADER is set but AIMS_TRUSTED_PROXIES is not: list the proxy's addresses "
             "(the header is honoured only from them)"
         )
+
+
+def _smtp(url: str | None, *, public_url: str) -> SmtpSettings | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError("AIMS_SMTP_URL must look like smtp://user:password@host:587?starttls=1 (or smtps://host)")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    implicit_tls = parts.scheme == "smtps"
+    try:
+        port = parts.port or (465 if implicit_tls else 587)
+    except ValueError:
+        raise SettingsError("AIMS_SMTP_URL: the port is not a number") from None
+    starttls = query.get("starttls", "1" if port == 587 else "0") in ("1", "true", "yes")
+    password = unquote(parts.password) if parts.password else None
+    if password is not None and password.strip().lower() in _PLACEHOLDERS:
+        raise SettingsError("AIMS_SMTP_URL has a placeholder password")
+    host = urlsplit(public_url).hostname or "localhost"
+    sender = os.environ.get("AIMS_EMAIL_FROM") or f"aims <aims@{host}>"
+    if "@" not in sender:
+        raise SettingsError("AIMS_EMAIL_FROM must be an e-mail address, e.g. 'aims <aims@example.com>'")
+    return SmtpSettings(
+        host=parts.hostname, port=port, sender=sender, username=unquote(parts.username) if parts.username else None,
+        password=password, starttls=starttls and not implicit_tls, implicit_tls=implicit_tls,
+        governance=os.environ.get("AIMS_EMAIL_GOVERNANCE") or None,
+    )  # fmt: skip
 
 
 def _path(value: str | None) -> Path | None:

@@ -95,6 +95,13 @@ def test_the_previous_quarter():
         assert (start.date().isoformat(), end.date().isoformat()) == expected, day
 
 
+async def test_a_period_at_the_edge_of_the_calendar_is_refused_not_a_server_error(api: Api):
+    """Found by the API fuzzing: `to=0001-01-01` overflowed into a 500."""
+    for query in ({"to": "0001-01-01"}, {"to": "9999-12-31"}):
+        answer = await api.get(AIMS, "/api/reports/management-review", format="json", **query)
+        assert answer.status_code == 422 and answer.json()["detail"]["field"] == "from", query
+
+
 async def test_the_quarterly_schedule_puts_the_review_on_the_list_until_it_is_held(
     time_env: WorkflowEnvironment, tmp_path: Path
 ):  # fmt: skip

@@ -567,7 +567,8 @@ async def test_a_retried_delivery_reconciles_instead_of_posting_twice(slack: Sla
     key = prompt["metadata"]["event_payload"]["key"]
     delivery = Delivery(
         notice_key=key, kind="gate_request", subject="again", use_case=use_case, gate=gate, offers=["decide", "open"],
-        recipient=Recipient(email=AIMS, name="Aims", slack_user_id="UAIMS"),
+        recipient=Recipient(email=AIMS, name="Aims", slack_user_id="UAIMS"), topic=uc, title=use_case.name,
+        link=gate.link,
     )  # fmt: skip
     channel = SlackChannel(slack_settings(slack.fake, slack.database_url, "unused"))
     posts_before = len(slack.fake.called("chat.postMessage"))

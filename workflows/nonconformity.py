@@ -9,11 +9,13 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from workflows.notices import GOVERNANCE_NOTICES_PATCH, NoticeSender
 from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
     from aims.domain import nonconformity as nc
     from aims.domain.messages import (
+        DeliverRequest,
         NC_ACT_UPDATE,
         NC_OPEN_UPDATE,
         NC_WORKFLOW_TYPE,
@@ -32,6 +34,7 @@ class NonconformityWorkflow:
         self._number = params.number
         self._state = params.state
         self._lock = asyncio.Lock()
+        self._notices = NoticeSender()
 
     @workflow.run
     async def run(self, params: nc.NcInput) -> nc.NcAck:
@@ -45,6 +48,7 @@ class NonconformityWorkflow:
             except asyncio.TimeoutError:
                 await self._escalate()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._notices.settle(None)  # the closing notices go out before the run ends
         return self._ack()
 
     @workflow.update(name=NC_OPEN_UPDATE)
@@ -55,6 +59,7 @@ class NonconformityWorkflow:
                     RECORD_NC_OPEN_ACTIVITY, nc.OpenNc(number=self._number, at=workflow.now()),
                     result_type=nc.NcState, start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
                 )  # fmt: skip
+                self._tell()
             return self._ack()
 
     @workflow.update(name=NC_ACT_UPDATE)
@@ -70,6 +75,7 @@ class NonconformityWorkflow:
                 start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
             self._state = after
+            self._tell()
             return self._ack()
 
     @act.validator
@@ -92,6 +98,12 @@ class NonconformityWorkflow:
             )  # fmt: skip
             if self._state is state:
                 self._state = state.model_copy(update={"level": level})
+            self._tell()
+
+    def _tell(self) -> None:
+        """The notices the register queued with this change go out in the background."""
+        if workflow.patched(GOVERNANCE_NOTICES_PATCH):
+            self._notices.send(DeliverRequest(topic=nc.topic(self._number)))
 
     def _current(self) -> nc.NcState:
         if self._state is None:

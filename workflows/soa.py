@@ -13,11 +13,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 
+from workflows.notices import GOVERNANCE_NOTICES_PATCH, NoticeSender
 from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
     from aims.domain import soa
     from aims.domain.messages import (
+        DeliverRequest,
         DECIDE_SOA_UPDATE,
         PROPOSE_SOA_UPDATE,
         RECORD_SOA_DECISION_ACTIVITY,
@@ -29,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Decisions before the history is handed over to a fresh run (continue-as-new).
 DECISIONS_PER_RUN = 200
+# How long a run waits for its last notices before handing over (the next run sends the rest).
+DELIVERY_GRACE = timedelta(seconds=30)
 
 
 @workflow.defn(name=SOA_WORKFLOW_TYPE)
@@ -38,9 +42,12 @@ class SoaWorkflow:
         self._pending = params.pending
         self._decisions = 0
         self._lock = asyncio.Lock()
+        self._notices = NoticeSender()
 
     @workflow.run
     async def run(self, params: soa.SoaInput) -> None:
+        if params.sweep and workflow.patched(GOVERNANCE_NOTICES_PATCH):
+            self._notices.send(DeliverRequest(topic=soa.TOPIC))
         while self._decisions < DECISIONS_PER_RUN and not workflow.info().is_continue_as_new_suggested():
             pending = self._pending
             step = pending.next_step() if pending else None
@@ -50,7 +57,8 @@ class SoaWorkflow:
             except asyncio.TimeoutError:
                 await self._escalate()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(soa.SoaInput(pending=self._pending))
+        unfinished = not await self._notices.settle(DELIVERY_GRACE)
+        workflow.continue_as_new(soa.SoaInput(pending=self._pending, sweep=unfinished))
 
     @workflow.update(name=PROPOSE_SOA_UPDATE)
     async def propose(self, command: soa.ProposeSoa) -> soa.SoaAck:
@@ -60,6 +68,7 @@ class SoaWorkflow:
                 RECORD_SOA_PROPOSAL_ACTIVITY, soa.RecordProposal(command=command, at=workflow.now()),
                 result_type=soa.PendingSoa, start_to_close_timeout=REGISTER_TIMEOUT, retry_policy=PERSIST_RETRY,
             )  # fmt: skip
+            self._tell()
             return soa.SoaAck(number=self._pending.number, status="proposed")
 
     @propose.validator
@@ -76,6 +85,7 @@ class SoaWorkflow:
             )  # fmt: skip
             self._pending = None
             self._decisions += 1
+            self._tell()
             return ack
 
     @decide.validator
@@ -94,6 +104,12 @@ class SoaWorkflow:
             )  # fmt: skip
             if self._pending is pending:
                 self._pending = pending.model_copy(update={"level": level})
+            self._tell()
+
+    def _tell(self) -> None:
+        """The notices the register queued with this change go out in the background."""
+        if workflow.patched(GOVERNANCE_NOTICES_PATCH):
+            self._notices.send(DeliverRequest(topic=soa.TOPIC))
 
 
 def _check(rule: Callable[[], object]) -> None:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.notices import NoticeSender
 from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
     from aims.domain.messages import (
         ACT_UPDATE,
         CLASSIFY_ACTIVITY,
-        DELIVER_ACTIVITY,
         RECORD_ACTIVITY,
         STATE_QUERY,
         SYNC_UPDATE,
@@ -59,7 +58,7 @@ class UseCaseWorkflow:
         self._state: UseCaseState | None = params.state
         self._lock = asyncio.Lock()
         self._wake = False
-        self._deliveries: list[Any] = []
+        self._notices = NoticeSender()
         self._lean: bool | None = None
 
     # ------------------------------------------------------------ main loop
@@ -72,9 +71,9 @@ class UseCaseWorkflow:
                 await self._start(params)
             elif self._is_lean():
                 if params.sweep:  # notices the previous run could not hand over in time
-                    self._deliveries.append(self._deliver(DeliverRequest(use_case_id=self._state.id)))
+                    self._notices.send(DeliverRequest(use_case_id=self._state.id))
             elif workflow.patched(DELIVERY_SWEEP_PATCH):
-                self._deliveries.append(self._deliver(DeliverRequest(use_case_id=self._state.id)))
+                self._notices.send(DeliverRequest(use_case_id=self._state.id))
 
         while True:
             state = self._require_state()
@@ -225,15 +224,9 @@ class UseCaseWorkflow:
                 RECORD_ACTIVITY, request, start_to_close_timeout=timedelta(seconds=30), retry_policy=PERSIST_RETRY
             )
             deliver = bool(transition.notices)
-        self._deliveries = [task for task in self._deliveries if not task.done()]
         if deliver:
             keys = [notice.key for notice in transition.notices]
-            self._deliveries.append(self._deliver(DeliverRequest(use_case_id=state.id, notice_keys=keys)))
-
-    def _deliver(self, request: DeliverRequest) -> Any:
-        return workflow.start_activity(
-            DELIVER_ACTIVITY, request, start_to_close_timeout=timedelta(minutes=2), retry_policy=PERSIST_RETRY
-        )
+            self._notices.send(DeliverRequest(use_case_id=state.id, notice_keys=keys))
 
     async def _settle(self) -> bool:
         """Before this run ends: let every accepted Update finish and give deliveries a grace
@@ -241,20 +234,13 @@ class UseCaseWorkflow:
         if self._is_lean() or workflow.patched(DELIVERY_SWEEP_PATCH):
             # A channel that is down must not hold the run open: the next run sweeps the rest.
             await workflow.wait_condition(workflow.all_handlers_finished)
-            try:
-                await workflow.wait_condition(
-                    lambda: all(task.done() for task in self._deliveries), timeout=DELIVERY_GRACE
-                )
-            except asyncio.TimeoutError:
-                pass
+            await self._notices.settle(DELIVERY_GRACE)
             await workflow.wait_condition(workflow.all_handlers_finished)
-            return not all(task.done() for task in self._deliveries)
-        while True:
+            return not self._notices.finished()
+        while True:  # runs from before the sweep: every delivery, however long it takes
             await workflow.wait_condition(workflow.all_handlers_finished)
-            pending, self._deliveries = self._deliveries, []
-            if pending:
-                await asyncio.gather(*pending)
-            if workflow.all_handlers_finished() and not self._deliveries:
+            await self._notices.settle(None)
+            if workflow.all_handlers_finished() and self._notices.finished():
                 return False
 
     async def _classify(self, intake: Intake) -> ClassifyResult:

@@ -19,6 +19,7 @@ from aims.domain.assessment_draft import draft_assessment
 from aims.domain.classification import Classification, classify, review_roles
 from aims.domain.commands import Command, ReviseIntake
 from aims.domain.intake import Intake
+from aims.domain.listening import CHANNEL_LABELS, NotificationSettings
 from aims.domain.messages import Ack
 from aims.domain.policy import Policy
 from aims.domain.state import Actor, Refused, UseCaseState
@@ -193,6 +194,26 @@ class UseCaseService(Caller):
     def notifications(self, limit: int, offset: int) -> list[Notification]:
         with self.db() as session:
             return list(queries.notifications_for(session, self.user.email, limit=limit, offset=offset))
+
+    def listening(self, configured: list[str]) -> dict[str, Any]:
+        """The caller's notification settings, with the channels this installation has."""
+        with self.db() as session:
+            user = session.get(User, self.user.id)
+            assert user is not None
+            muted = set(user.muted_channels or ())
+            return {
+                "channels": [{"name": name, "label": CHANNEL_LABELS[name], "enabled": name not in muted}
+                             for name in configured],  # fmt: skip
+                "muted_channels": sorted(muted),
+                "daily_digest": user.daily_digest,
+            }
+
+    def listen(self, settings: NotificationSettings, configured: list[str]) -> dict[str, Any]:
+        with self.db() as session:
+            user = session.get(User, self.user.id)
+            assert user is not None
+            users.set_listening(user, muted=settings.muted_channels, daily_digest=settings.daily_digest)
+        return self.listening(configured)
 
     # ------------------------------------------------------------ commands
 

@@ -49,6 +49,10 @@ def channels_for(settings: Settings) -> list[Channel]:
         from notifications.slack.channel import SlackChannel
 
         channels.append(SlackChannel(settings))
+    if settings.smtp is not None:
+        from notifications.email.channel import EmailChannel
+
+        channels.append(EmailChannel(settings.smtp, settings.public_url))
     return channels
 
 
@@ -65,12 +69,13 @@ def use_case_worker(
     max_outside_work: int = 4,
 ) -> Worker:
     """The worker for every aims workflow and activity (checkpoints need the signing key)."""
-    register = RegisterActivities(database_url, policy, channels=[channel.name for channel in channels])
+    names = [channel.name for channel in channels]
+    register = RegisterActivities(database_url, policy, channels=names)
     delivery = DeliveryActivities(database_url, channels, public_url)
     digest = DigestActivities(database_url, channels, public_url)
-    statement = SoaActivities(database_url, policy)
-    corrective = NonconformityActivities(database_url, policy)
-    reviews = ManagementReviewActivities(database_url)
+    statement = SoaActivities(database_url, policy, names)
+    corrective = NonconformityActivities(database_url, policy, names)
+    reviews = ManagementReviewActivities(database_url, names)
     activities: list[Any] = [
         register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
         statement.record_proposal, statement.record_decision, statement.record_escalation,

@@ -235,6 +235,12 @@ def _tell(change: Change, item: Waiting, level: Escalation) -> None:
 
 
 def _audience(item: Waiting, level: Escalation) -> dict[str, Any]:
+    return ladder_audience(level, roles=item.roles, emails=item.emails, exclude=item.exclude)
+
+
+def ladder_audience(level: int, *, roles: list[str], emails: list[str], exclude: list[str]) -> dict[str, Any]:
+    """Who hears of a rung of the ladder: whoever must act (reminder), then the AIMS owner,
+    then the executive role, both with the governance channel."""
     if level == Escalation.REMINDED:
-        return {"to_roles": item.roles, "to_emails": item.emails, "exclude": item.exclude}
+        return {"to_roles": roles, "to_emails": emails, "exclude": exclude}
     return {"to_roles": ["aims_owner" if level == Escalation.STALLED else "executive"], "broadcast": True}

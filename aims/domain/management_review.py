@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from aims.domain.bounds import RequiredText
 from aims.domain.nonconformity import CorrectiveAction
-from aims.domain.state import Model, Refused
+from aims.domain.state import Model, Notice, Refused
 
 DEFAULT_PERIOD = dt.timedelta(days=91)  # a quarter
 # A review put on the list by the quarterly Schedule is late after this.
@@ -38,11 +38,14 @@ class RecordReview(Model):
 def period(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """[start, end] as UTC instants (end inclusive); by default the last quarter up to today."""
     end = end or today
-    start = start or end - DEFAULT_PERIOD
+    try:
+        start = start or end - DEFAULT_PERIOD
+        after_end = end + dt.timedelta(days=1)
+    except OverflowError:  # a date at the very edge of the calendar (year 1 or 9999)
+        raise ValueError("from and to must be dates between the years 1 and 9998") from None
     if not start <= end or end - start > LONGEST_PERIOD:
         raise ValueError("from must be on or before to, and the period at most three years")
-    return (dt.datetime.combine(start, dt.time(), dt.UTC),
-            dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC))  # fmt: skip
+    return dt.datetime.combine(start, dt.time(), dt.UTC), dt.datetime.combine(after_end, dt.time(), dt.UTC)
 
 
 def previous_quarter(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -60,3 +63,24 @@ def may_read(roles: list[str]) -> None:
 def may_record(roles: list[str]) -> None:
     if RECORDER_ROLE not in roles:
         raise Refused("forbidden", "top management (the executive role) records the review's decisions")
+
+
+def topic(number: int) -> str:
+    return f"mr-{number}"
+
+
+def report_path(start: dt.datetime, end: dt.datetime) -> str:
+    """The report of [start, end) (end exclusive, as stored)."""
+    return f"/reports/management-review?from={start:%Y-%m-%d}&to={end - dt.timedelta(days=1):%Y-%m-%d}"
+
+
+def due_notices(number: int, start: dt.datetime, end: dt.datetime, due_at: dt.datetime) -> list[Notice]:
+    """The AIMS owner and top management hear that the quarter's review is due, with its report."""
+    last = end - dt.timedelta(days=1)
+    return [Notice(
+        key="due", kind="management_review_due",
+        subject=f"The management review of {start:%Y-%m-%d} to {last:%Y-%m-%d} is due by {due_at:%Y-%m-%d}: "
+                "its report is ready",
+        to_roles=["aims_owner", RECORDER_ROLE],
+        data={"number": number, "path": report_path(start, end), "due_at": due_at.isoformat()},
+    )]  # fmt: skip

@@ -81,9 +81,17 @@ class RecordResult(BaseModel):
 
 
 class DeliverRequest(BaseModel):
-    use_case_id: str
-    # None: every undelivered notice of the use case (a new run sweeps what the last one left).
+    """Send what waits for the channels on a topic: a use case (`use_case_id`; its closed gates'
+    prompts are finalised too), or another topic (`topic`: the SoA, a nonconformity, a review)."""
+
+    use_case_id: str = ""
+    topic: str = ""
+    # None: every undelivered notice of the topic (a new run sweeps what the last one left).
     notice_keys: list[str] | None = None
+
+    @property
+    def about(self) -> str:
+        return self.topic or self.use_case_id
 
 
 class Ack(BaseModel):

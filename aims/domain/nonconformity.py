@@ -15,11 +15,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from aims.domain.bounds import RequiredText, Text
-from aims.domain.deadlines import Ladder
+from aims.domain.deadlines import Ladder, ladder_audience
 from aims.domain.durations import Duration
 from aims.domain.intake import Email
 from aims.domain.policy import GateEscalation, Policy
-from aims.domain.state import Actor, Model, Refused
+from aims.domain.state import Actor, Escalation, Model, Notice, Refused
 
 Source = Literal["incident", "review", "audit_finding", "management_review", "other"]
 Status = Literal["action_open", "effectiveness_check", "closed"]
@@ -170,3 +170,75 @@ class NcAck(Model):
     number: int
     status: Status
     round: int
+
+
+# ------------------------------------------------------------ who hears of it (topic "nc-{number}")
+
+
+def topic(number: int) -> str:
+    return f"nc-{number}"
+
+
+def _data(number: int, **more: object) -> dict[str, object]:
+    return {"number": number, "path": f"/nonconformities/{number}", **more}
+
+
+def assigned_notices(number: int, round_number: int, action: CorrectiveAction) -> list[Notice]:
+    """The action's owner is told what to do and by when."""
+    return [Notice(
+        key=f"{round_number}:assigned", kind="corrective_action_assigned",
+        subject=f"Nonconformity {number}: a corrective action for you, due {action.due_at:%Y-%m-%d}",
+        to_emails=[action.owner], data=_data(number, detail=action.description, due_at=action.due_at.isoformat()),
+    )]  # fmt: skip
+
+
+def changed_notices(
+    *, raised_by: str, owner_before: str, round_before: int, after: NcState, command: NcCommand
+) -> list[Notice]:  # fmt: skip
+    """Completed: an AIMS owner (not the action's owner) checks it. Checked: closed, or reopened
+    with the next action."""
+    number = after.number
+    if command.kind == "complete":
+        note = command.complete.note if command.complete else ""
+        return [Notice(
+            key=f"{round_before}:check", kind="effectiveness_check_requested",
+            subject=f"Nonconformity {number}: the corrective action is done; check whether it was effective "
+                    f"(due {after.due_at:%Y-%m-%d})",
+            to_roles=[CHECKER_ROLE], exclude=[owner_before], data=_data(number, detail=note),
+        )]  # fmt: skip
+    assert command.check is not None
+    by, comment = command.actor.email, command.check.comment
+    told = {"to_emails": [raised_by, owner_before], "exclude": [by]}
+    if after.status == "closed":
+        return [Notice(
+            key=f"{round_before}:closed", kind="nonconformity_closed",
+            subject=f"Nonconformity {number} is closed: {by} found the corrective action effective",
+            data=_data(number, detail=comment), **told,
+        )]  # fmt: skip
+    assert command.check.next_action is not None
+    reopened = Notice(
+        key=f"{round_before}:reopened", kind="nonconformity_reopened",
+        subject=f"Nonconformity {number} is reopened: {by} found the corrective action not effective",
+        data=_data(number, detail=comment), **told,
+    )  # fmt: skip
+    return [reopened, *assigned_notices(number, after.round, command.check.next_action)]
+
+
+def escalation_notices(
+    *, number: int, status: str, round_number: int, action_owner: str, due_at: dt.datetime, level: int
+) -> list[Notice]:  # fmt: skip
+    checking = status == "effectiveness_check"
+    what = "effectiveness check" if checking else "corrective action"
+    kind = {Escalation.REMINDED: "action_reminder", Escalation.STALLED: "action_stalled"}.get(level, "action_escalated")
+    word = {Escalation.REMINDED: "is due", Escalation.STALLED: "is late, it was due"}.get(
+        level, "is late, escalated to the executives; it was due"
+    )
+    audience = ladder_audience(
+        level, roles=[CHECKER_ROLE] if checking else [], emails=[] if checking else [action_owner],
+        exclude=[action_owner] if checking else [],
+    )  # fmt: skip
+    return [Notice(
+        key=f"{round_number}:{status}:level{level}", kind=kind,  # type: ignore[arg-type]
+        subject=f"Nonconformity {number}: the {what} {word} {due_at:%Y-%m-%d %H:%M} UTC",
+        data=_data(number, level=level, due_at=due_at.isoformat()), **audience,
+    )]  # fmt: skip

@@ -15,11 +15,11 @@ from pydantic import Field, model_validator
 from aims.domain.actions import ControlId
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import ShortText, Text, Url, bounded_list
-from aims.domain.deadlines import Ladder
+from aims.domain.deadlines import Ladder, ladder_audience
 from aims.domain.durations import Duration
 from aims.domain.intake import Email
 from aims.domain.policy import Policy
-from aims.domain.state import Actor, Model, Refused
+from aims.domain.state import Actor, Escalation, Model, Notice, Refused
 
 Implementation = Literal["planned", "partial", "implemented"]
 # Kept small: a whole SoA travels nowhere near Temporal (only its draft id does), but it is
@@ -143,3 +143,46 @@ def pending_for(number: int, proposed_by: str, since: dt.datetime, policy: Polic
 
 class SoaInput(Model):
     pending: PendingSoa | None = None
+    # Notices the previous run may have left unsent (the new run sends them).
+    sweep: bool = False
+
+
+# ------------------------------------------------------------ who hears of it (topic "soa")
+
+TOPIC, PAGE = "soa", "/soa"
+
+
+def proposed_notices(number: int, proposed_by: str, due_at: dt.datetime, note: str) -> list[Notice]:
+    """The executives (not the proposer) are asked to decide."""
+    return [Notice(
+        key=f"{number}:proposed", kind="soa_proposed",
+        subject=f"Statement of Applicability: proposal {number} waits for an executive's decision "
+                f"(due {due_at:%Y-%m-%d %H:%M} UTC)",
+        to_roles=[DECIDER_ROLE], exclude=[proposed_by],
+        data={"number": number, "path": PAGE, "detail": note, "due_at": due_at.isoformat()},
+    )]  # fmt: skip
+
+
+def decided_notices(number: int, decision: str, by: str, comment: str, proposed_by: str, version: int | None) -> list[Notice]:
+    """The proposer and the AIMS owners hear the outcome."""
+    outcome = f"approved by {by}: version {version} is in force" if decision == "approve" else f"rejected by {by}"
+    return [Notice(
+        key=f"{number}:decided", kind="soa_decided",
+        subject=f"Statement of Applicability: proposal {number} {outcome}",
+        to_roles=[PROPOSER_ROLE], to_emails=[proposed_by], exclude=[by],
+        data={"number": number, "path": PAGE, "detail": comment, "decision": decision, "version": version},
+    )]  # fmt: skip
+
+
+def escalation_notices(number: int, proposed_by: str, due_at: dt.datetime, level: int) -> list[Notice]:
+    kind = {Escalation.REMINDED: "soa_reminder", Escalation.STALLED: "soa_stalled"}.get(level, "soa_escalated")
+    word = {Escalation.REMINDED: "waits for your decision", Escalation.STALLED: "is past its deadline"}.get(
+        level, "is past its deadline, escalated to the executives"
+    )
+    audience = ladder_audience(level, roles=[DECIDER_ROLE], emails=[], exclude=[proposed_by])
+    return [Notice(
+        key=f"{number}:level{level}", kind=kind,  # type: ignore[arg-type]
+        subject=f"Statement of Applicability: proposal {number} {word} (due {due_at:%Y-%m-%d %H:%M} UTC)",
+        data={"number": number, "path": PAGE, "level": level, "due_at": due_at.isoformat()},
+        **audience,
+    )]  # fmt: skip

@@ -32,6 +32,20 @@ Status = Literal[
     "decommissioning",
     "retired",
     "withdrawn",
+    # About the AIMS as a whole: the Statement of Applicability, corrective actions, reviews.
+    "soa_proposed",
+    "soa_decided",
+    "soa_reminder",
+    "soa_stalled",
+    "soa_escalated",
+    "corrective_action_assigned",
+    "effectiveness_check_requested",
+    "nonconformity_closed",
+    "nonconformity_reopened",
+    "action_reminder",
+    "action_stalled",
+    "action_escalated",
+    "management_review_due",
 ]
 STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
 TERMINAL: frozenset[str] = frozenset({"rejected", "retired", "withdrawn"})
@@ -261,11 +275,26 @@ NoticeKind = Literal[
     "decommission_requested",
     "retired",
     "withdrawn",
+    # About the AIMS as a whole: the Statement of Applicability, corrective actions, reviews.
+    "soa_proposed",
+    "soa_decided",
+    "soa_reminder",
+    "soa_stalled",
+    "soa_escalated",
+    "corrective_action_assigned",
+    "effectiveness_check_requested",
+    "nonconformity_closed",
+    "nonconformity_reopened",
+    "action_reminder",
+    "action_stalled",
+    "action_escalated",
+    "management_review_due",
 ]
 
 
 class Notice(Model):
-    """A message to people; `key` makes it unique within the use case so a retry sends it once."""
+    """A message to people; `key` makes it unique within its topic (a use case, the SoA, a
+    nonconformity, a management review) so a retry sends it once."""
 
     key: str
     kind: NoticeKind

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint, true
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -46,6 +58,11 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True, server_default=true())
     token_expires_at: Mapped[dt.datetime | None]
     deactivated_at: Mapped[dt.datetime | None]
+    # How the person likes to hear from aims: the channels they turned off (every channel the
+    # organisation configures is on unless muted here; the inbox always is), and whether
+    # notices wait for one daily digest instead of arriving one by one.
+    muted_channels: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    daily_digest: Mapped[bool] = mapped_column(default=False, server_default=false())
     role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
     @property
@@ -213,14 +230,16 @@ class Incident(Base):
 
 
 class Notification(Base):
-    """The inbox: one row per notice and recipient, written with the transition that caused it.
-    `recipient` is an e-mail, or empty for the organisation's governance channel."""
+    """The inbox: one row per notice and recipient, written with the change that caused it.
+    `recipient` is an e-mail, or empty for the organisation's governance channel. `topic` is
+    what it is about: a use case (its id, also in `use_case_id`), `soa`, `nc-{n}`, `mr-{n}`."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("use_case_id", "key", "recipient"),)
+    __table_args__ = (UniqueConstraint("topic", "key", "recipient", name="uq_notifications_topic_key_recipient"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    use_case_id: Mapped[str] = mapped_column(ForeignKey("use_cases.id"), index=True)
+    topic: Mapped[str] = mapped_column(String(60), index=True)
+    use_case_id: Mapped[str | None] = mapped_column(ForeignKey("use_cases.id"), index=True)
     key: Mapped[str] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str] = mapped_column(String(320), index=True)
@@ -251,8 +270,26 @@ class Delivery(Base):
     # Set when the channel refused it for good (e.g. Slack `channel_not_found`); not retried.
     error: Mapped[str | None] = mapped_column(Text)
     finalized_at: Mapped[dt.datetime | None]
+    # Held for the recipient's daily digest (they chose it): sent with it, then `delivered_at`.
+    digest: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An inner join: PostgreSQL refuses FOR UPDATE on the nullable side of an outer one.
     notification: Mapped[Notification] = relationship(lazy="joined", innerjoin=True, back_populates="deliveries")
+
+
+class IntakeDraft(Base):
+    """An intake being written (web form or Slack modal), kept so its author can leave and come
+    back; submitting it creates the use case and deletes the draft."""
+
+    __tablename__ = "intake_drafts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # The answers so far, as the intake's keys (partial, not yet valid).
+    answers: Mapped[dict[str, Any]]
+    step: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
 
 
 class SoaProposal(Base):

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from aims import audit
 from aims.domain import nonconformity as nc
-from aims.persistence import chains, users
+from aims.domain.state import Notice
+from aims.persistence import chains, outbox, users
 from aims.persistence.models import Nonconformity
 
 
@@ -38,20 +39,24 @@ def action_of(row: Nonconformity) -> nc.CorrectiveAction:
     return nc.CorrectiveAction.model_validate(row.rounds[-1]["action"])
 
 
-def open_(session: Session, state: nc.NcState) -> None:
+def open_(session: Session, state: nc.NcState, channels: Sequence[str]) -> None:
     row = _locked(session, state.number)
     if row.status != "draft":
         return  # a retry
     row.status, row.due_at = state.status, state.due_at
     _event(session, row, "nonconformity_raised", row.raised_by, state.since, source=row.source,
            description=row.description, use_case_id=row.use_case_id, action=row.rounds[-1]["action"])  # fmt: skip
+    _tell(session, row, nc.assigned_notices(row.number, state.round, action_of(row)), state.since, channels)
 
 
-def change(session: Session, command: nc.NcCommand, after: nc.NcState, now: dt.datetime) -> None:
+def change(session: Session, command: nc.NcCommand, after: nc.NcState, now: dt.datetime, channels: Sequence[str]) -> None:
     row = _locked(session, after.number)
     current = row.rounds[-1]
     if (command.kind == "complete" and "completed_at" in current) or (command.kind == "check" and "checked_at" in current):
         return  # a retry
+    notices = nc.changed_notices(raised_by=row.raised_by, owner_before=row.action_owner, round_before=len(row.rounds),
+                                 after=after, command=command)  # fmt: skip
+    _tell(session, row, notices, now, channels)
     rounds = [dict(r) for r in row.rounds]
     by = command.actor.email
     if command.kind == "complete":
@@ -73,11 +78,18 @@ def change(session: Session, command: nc.NcCommand, after: nc.NcState, now: dt.d
     row.closed_at = now if after.status == "closed" else None
 
 
-def escalate(session: Session, number: int, level: int, now: dt.datetime) -> None:
+def escalate(session: Session, number: int, level: int, now: dt.datetime, channels: Sequence[str]) -> None:
     row = _locked(session, number)
     if row.status != "closed" and row.escalation_level < level:
         row.escalation_level = level
         _event(session, row, "nonconformity_escalated", "system", now, level=level, status=row.status)
+        notices = nc.escalation_notices(number=number, status=row.status, round_number=len(row.rounds),
+                                        action_owner=row.action_owner, due_at=row.due_at, level=level)  # fmt: skip
+        _tell(session, row, notices, now, channels)
+
+
+def _tell(session: Session, row: Nonconformity, notices: list[Notice], now: dt.datetime, channels: Sequence[str]) -> None:
+    outbox.store(session, nc.topic(row.number), notices, now, channels, use_case_id=None)
 
 
 def _round(number: int, action: nc.CorrectiveAction) -> dict[str, Any]:

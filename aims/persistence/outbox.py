@@ -1,5 +1,6 @@
 """The inbox and the outbox: one notification per notice and recipient, written in the
-transaction of its transition, and one delivery per notification and channel to send."""
+transaction of the change that caused it, and one delivery per notification and channel the
+recipient listens on (held for their daily digest if they chose one)."""
 
 from __future__ import annotations
 
@@ -17,46 +18,65 @@ from aims.persistence.models import Delivery, Gate, Notification
 ORGANISATION = ""
 
 
-def store(session: Session, use_case_id: str, notices: Sequence[Notice], now: dt.datetime, channels: Sequence[str]) -> int:
-    """Write each notice to its recipients' inboxes and queue a delivery per channel; returns
-    how many deliveries wait (none when no channel is configured: the inbox is the delivery)."""
+def store(
+    session: Session, topic: str, notices: Sequence[Notice], now: dt.datetime, channels: Sequence[str],
+    *, use_case_id: str | None = None,
+) -> int:  # fmt: skip
+    """Write each notice to its recipients' inboxes and queue a delivery on every channel each
+    recipient listens on; returns how many deliveries wait to be sent now (held ones and the
+    inbox, when no channel is configured, wait for nobody)."""
     if not notices:
         return 0
     holders = users.holders_of(session, {role for notice in notices for role in notice.to_roles})
-    known = users.known_emails(session, {email for notice in notices for email in notice.to_emails})
-    rows = []
+    named = {email for notice in notices for email in notice.to_emails}
+    everyone = {email for emails in holders.values() for email in emails} | named
+    listening = users.listening(session, everyone)
+    rows, immediate = [], 0
     for notice in notices:
         recipients = {email for role in notice.to_roles for email in holders.get(role, ())}
-        recipients |= {users.normalise_email(email) for email in notice.to_emails} & known
-        recipients -= set(notice.exclude)
+        recipients |= {users.normalise_email(email) for email in notice.to_emails}
+        recipients = (recipients & listening.keys()) - set(notice.exclude)
         if notice.broadcast and channels:
             recipients.add(ORGANISATION)
         for email in sorted(recipients):
+            person = listening.get(email)
+            deliveries = [
+                Delivery(channel=channel, created_at=now, digest=bool(person and person.daily_digest))
+                for channel in channels
+                if person is None or channel not in person.muted
+            ]
+            immediate += sum(not delivery.digest for delivery in deliveries)
             rows.append(
                 Notification(
-                    use_case_id=use_case_id, key=notice.key, kind=notice.kind, recipient=email,
+                    topic=topic, use_case_id=use_case_id, key=notice.key, kind=notice.kind, recipient=email,
                     subject=notice.subject, gate_id=notice.gate_id, data=notice.data, created_at=now,
-                    deliveries=[Delivery(channel=channel, created_at=now) for channel in channels],
+                    deliveries=deliveries,
                 )  # fmt: skip
             )
     session.add_all(rows)
-    return len(rows) * len(channels)
+    return immediate
 
 
-def pending(session: Session, use_case_id: str, keys: Sequence[str] | None) -> Sequence[Delivery]:
-    """Deliveries still to send: of the given notice keys, or all of the use case (a sweep)."""
-    query = (
+def _unsent() -> Select[tuple[Delivery]]:
+    return (
         select(Delivery)
         .join(Notification, Notification.id == Delivery.notification_id)
-        .where(
-            Notification.use_case_id == use_case_id,
-            Notification.key.in_(list(keys)) if keys is not None else True,
-            Delivery.delivered_at.is_(None),
-            Delivery.error.is_(None),
-        )
-        .order_by(Delivery.id)
+        .where(Delivery.delivered_at.is_(None), Delivery.error.is_(None))
     )
-    return session.scalars(query).all()
+
+
+def pending(session: Session, topic: str, keys: Sequence[str] | None) -> Sequence[Delivery]:
+    """Deliveries to send now: of the given notice keys, or all of the topic (a sweep); not
+    those held for a digest."""
+    query = _unsent().where(Notification.topic == topic, Delivery.digest.is_(False))
+    if keys is not None:
+        query = query.where(Notification.key.in_(list(keys)))
+    return session.scalars(query.order_by(Delivery.id)).all()
+
+
+def held_for_digests(session: Session) -> Sequence[Delivery]:
+    """Every delivery waiting for its recipient's daily digest, oldest first."""
+    return session.scalars(_unsent().where(Delivery.digest.is_(True)).order_by(Delivery.id)).all()
 
 
 def prompts_to_finalize(session: Session, use_case_id: str) -> Sequence[Delivery]:

@@ -71,7 +71,7 @@ def record_transition(
             ],  # fmt: skip
             now,
         )
-        queued = outbox.store(session, state.id, transition.notices, now, channels)
+        queued = outbox.store(session, state.id, transition.notices, now, channels, use_case_id=state.id)
     return Recorded(True, queued + (1 if channels and _closes_gates(transition) else 0))
 
 

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aims import audit
+from aims.domain import management_review as mr
 from aims.domain.management_review import DUE_AFTER, RECORDER_ROLE
-from aims.persistence import chains, nonconformities, soa, users
+from aims.persistence import chains, nonconformities, outbox, soa, users
 from aims.persistence.models import (
     AuditEvent,
     GateDecision,
@@ -135,8 +136,11 @@ def add_review(session: Session, *, start: dt.datetime, end: dt.datetime, by: st
     return row
 
 
-def review_due(session: Session, *, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> ManagementReview:
-    """Put the review of [start, end) on the list, once (the Schedule may fire twice)."""
+def review_due(
+    session: Session, *, start: dt.datetime, end: dt.datetime, now: dt.datetime, channels: Sequence[str]
+) -> ManagementReview:
+    """Put the review of [start, end) on the list, once (the Schedule may fire twice), and tell
+    the AIMS owner and top management that it is due, with its report."""
     row = session.scalar(select(ManagementReview).where(ManagementReview.period_from == start))
     if row is not None:
         return row
@@ -146,6 +150,9 @@ def review_due(session: Session, *, start: dt.datetime, end: dt.datetime, now: d
     event = chains.NewEvent(type="management_review_due", actor="system", at=now, version=0,
                             data={"number": row.number, "from": audit.iso(start), "to": audit.iso(end)})  # fmt: skip
     chains.append(session, chains.SYSTEM_CHAIN, [event], now)
+    assert row.due_at is not None
+    outbox.store(session, mr.topic(row.number), mr.due_notices(row.number, start, end, row.due_at), now,
+                 channels)  # fmt: skip
     return row
 
 
@@ -162,7 +169,7 @@ def stalled(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
             "due_at": audit.iso(row.due_at), "escalation_level": 2, "stalled": True, "use_case_id": None,
             "name": f"Management review of {row.period_from:%Y-%m-%d} to {row.period_to - dt.timedelta(days=1):%Y-%m-%d}",
             "status": "due", "assignees": executives,
-            "link": f"/reports/management-review?from={row.period_from:%Y-%m-%d}&to={row.period_to - dt.timedelta(days=1):%Y-%m-%d}",
+            "link": mr.report_path(row.period_from, row.period_to),
         } | ({} if executives else {"unassigned": "nobody active holds the executive role"})  # fmt: skip
         for row in rows
         if row.due_at is not None

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aims.domain import soa
 from aims.domain.soa import PendingSoa, SoaProposal as Proposal
-from aims.persistence import chains
+from aims.persistence import chains, outbox
 from aims.persistence.models import SoaProposal, UseCase
 
 SOA_CHAIN = "soa"
@@ -30,7 +31,7 @@ def add_draft(session: Session, proposal: Proposal, by: str, now: dt.datetime) -
     return row
 
 
-def propose(session: Session, pending: PendingSoa) -> None:
+def propose(session: Session, pending: PendingSoa, channels: Sequence[str]) -> None:
     row = session.get(SoaProposal, pending.number, with_for_update=True)
     assert row is not None, f"no draft {pending.number}"
     if row.status != "draft":
@@ -38,9 +39,13 @@ def propose(session: Session, pending: PendingSoa) -> None:
     row.status, row.proposed_at, row.due_at = "proposed", pending.since, pending.due_at
     _event(session, "soa_proposed", row.proposed_by, pending.since, number=row.number, note=row.note,
            due_at=pending.due_at.isoformat(), entries=row.entries)  # fmt: skip
+    notices = soa.proposed_notices(row.number, row.proposed_by, pending.due_at, row.note)
+    outbox.store(session, soa.TOPIC, notices, pending.since, channels)
 
 
-def decide(session: Session, number: int, decision: str, by: str, comment: str, now: dt.datetime) -> int | None:
+def decide(
+    session: Session, number: int, decision: str, by: str, comment: str, now: dt.datetime, channels: Sequence[str]
+) -> int | None:
     """Approve (the proposal becomes the next version, returned) or reject it."""
     row = session.get(SoaProposal, number, with_for_update=True)
     assert row is not None, f"no proposal {number}"
@@ -51,14 +56,19 @@ def decide(session: Session, number: int, decision: str, by: str, comment: str, 
         if decision == "approve":
             row.version = (session.scalar(select(func.max(SoaProposal.version))) or 0) + 1
         _event(session, f"soa_{row.status}", by, now, number=number, version=row.version, comment=comment)
+        notices = soa.decided_notices(number, decision, by, comment, row.proposed_by, row.version)
+        outbox.store(session, soa.TOPIC, notices, now, channels)
     return row.version
 
 
-def escalate(session: Session, number: int, level: int, now: dt.datetime) -> None:
+def escalate(session: Session, number: int, level: int, now: dt.datetime, channels: Sequence[str]) -> None:
     row = session.get(SoaProposal, number, with_for_update=True)
     if row is not None and row.status == "proposed" and row.escalation_level < level:
         row.escalation_level = level
         _event(session, "soa_escalated", "system", now, number=number, level=level)
+        assert row.due_at is not None
+        outbox.store(session, soa.TOPIC, soa.escalation_notices(number, row.proposed_by, row.due_at, level), now,
+                     channels)  # fmt: skip
 
 
 def _event(session: Session, kind: str, by: str, at: dt.datetime, **data: Any) -> None:

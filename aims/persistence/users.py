@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -170,6 +171,31 @@ def holders_of(session: Session, roles: Iterable[str]) -> dict[str, set[str]]:
         for role, email in session.execute(query):
             holders[role].add(email)
     return holders
+
+
+@dataclass(frozen=True)
+class Listening:
+    """How an active person hears from aims: the channels they muted, and whether notices
+    wait for their daily digest."""
+
+    muted: frozenset[str]
+    daily_digest: bool
+
+
+def listening(session: Session, emails: Iterable[str]) -> dict[str, Listening]:
+    """Those of `emails` that belong to active users, with their notification settings."""
+    wanted = list({normalise_email(email) for email in emails})
+    if not wanted:
+        return {}
+    query = select(User.email, User.muted_channels, User.daily_digest).where(
+        User.email.in_(wanted), User.active.is_(True)
+    )
+    return {email: Listening(frozenset(muted or ()), bool(digest)) for email, muted, digest in session.execute(query)}
+
+
+def set_listening(user: User, *, muted: Iterable[str], daily_digest: bool) -> None:
+    user.muted_channels = sorted(set(muted))
+    user.daily_digest = daily_digest
 
 
 def known_emails(session: Session, emails: Iterable[str]) -> set[str]:

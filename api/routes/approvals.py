@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from aims import audit
 from aims.domain.bounds import LIMIT_MAX, OFFSET_MAX
+from aims.domain.listening import NotificationSettings
 from api.deps import CurrentUser, ServiceDep
 
 router = APIRouter(prefix="/api", tags=["approvals"])
@@ -16,6 +17,19 @@ router = APIRouter(prefix="/api", tags=["approvals"])
 @router.get("/me")
 def me(user: CurrentUser) -> dict[str, Any]:
     return {"email": user.email, "name": user.name, "roles": user.roles, "slack_user_id": user.slack_user_id}
+
+
+@router.get("/me/notifications")
+def notification_settings(request: Request, service: ServiceDep) -> dict[str, Any]:
+    """How you hear from aims: the channels configured here and which you listen on, and
+    whether notices wait for one daily digest."""
+    return service.listening(request.app.state.settings.channel_names)
+
+
+@router.put("/me/notifications")
+def change_notification_settings(request: Request, body: NotificationSettings, service: ServiceDep) -> dict[str, Any]:
+    """Mute channels (the inbox always has everything), or choose one daily digest."""
+    return service.listen(body, request.app.state.settings.channel_names)
 
 
 @router.get("/approvals/pending")

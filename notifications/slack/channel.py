@@ -9,7 +9,7 @@ from typing import Any
 from slack_sdk import WebClient
 from temporalio import activity
 
-from activities.channels import Delivery, GateSummary, StalledItem, UseCaseSummary
+from activities.channels import Delivery, GateSummary, Recipient, StalledItem, UseCaseSummary
 from aims.settings import Settings
 from notifications.slack import blocks
 from notifications.slack.client import call, web_client
@@ -44,12 +44,13 @@ class SlackChannel:
         if where is None:
             return None  # the organisation has no governance channel configured
         if delivery.kind == "gate_request":
-            if delivery.gate is None or delivery.gate.state != "open":
+            if delivery.use_case is None or delivery.gate is None or delivery.gate.state != "open":
                 return None  # decided before the prompt went out: nothing to ask
             text, message = blocks.gate_prompt(delivery.use_case, delivery.gate)
         else:
-            text, message = blocks.notice_message(delivery.subject, delivery.use_case.link, delivery.detail)
-        metadata = {"event_type": NOTICE_EVENT, "event_payload": {"use_case_id": delivery.use_case.id,
+            text, message = blocks.notice_message(delivery.subject, delivery.link, delivery.detail)
+        # `use_case_id` names the topic (the name kept from when every notice was about a use case).
+        metadata = {"event_type": NOTICE_EVENT, "event_payload": {"use_case_id": delivery.topic,
                                                                    "key": delivery.notice_key}}  # fmt: skip
         found = self._posted_earlier(where, metadata["event_payload"]) if _retrying() else None
         if found is not None:
@@ -67,9 +68,12 @@ class SlackChannel:
     def _where(self, delivery: Delivery) -> str | None:
         if delivery.recipient is None:
             return self.settings.slack_channel
-        if delivery.recipient.slack_user_id:
-            return delivery.recipient.slack_user_id
-        email = delivery.recipient.email
+        return self._where_person(delivery.recipient)
+
+    def _where_person(self, recipient: Recipient) -> str:
+        if recipient.slack_user_id:
+            return recipient.slack_user_id
+        email = recipient.email
         if email not in self._slack_ids:  # `aims users add --slack-id`, else looked up once per process
             self._slack_ids[email] = call(self.client.users_lookupByEmail, email=email)["user"]["id"]
         return self._slack_ids[email]
@@ -117,11 +121,30 @@ class SlackChannel:
         )  # fmt: skip
         return reference(posted["channel"], posted["ts"])
 
-    def _digest_of(self, channel: str, day: str) -> str | None:
+    def personal_digest(self, day: str, recipient: Recipient, deliveries: list[Delivery]) -> str | None:
+        """One direct message with everything held for someone who chose a daily digest."""
+        where = self._where_person(recipient)
+        if _retrying():  # an earlier attempt may have posted it before it died
+            conversation = call(self.client.conversations_open, users=where)["channel"]["id"]
+            if (posted := self._digest_of(conversation, day, recipient.email)) is not None:
+                return posted
+        title = f"Your aims digest, {day}: {len(deliveries)} notice(s)"
+        lines = [f"• {blocks.escape(d.subject)} <{d.link}|open>" for d in deliveries[:40]]
+        if len(deliveries) > 40:
+            lines.append(f"… and {len(deliveries) - 40} more in aims")
+        message = [blocks.SectionBlock(text=blocks.MarkdownTextObject(text=f"*{title}*\n" + "\n".join(lines)))]
+        posted = call(
+            self.client.chat_postMessage, channel=where, text=title, blocks=blocks.as_dicts(message),
+            metadata={"event_type": DIGEST_EVENT, "event_payload": {"day": day, "for": recipient.email}},
+        )  # fmt: skip
+        return reference(posted["channel"], posted["ts"])
+
+    def _digest_of(self, channel: str, day: str, person: str | None = None) -> str | None:
         history: Any = call(self.client.conversations_history, channel=channel, limit=50, include_all_metadata=True)
         for message in history.get("messages", []):
             metadata = message.get("metadata") or {}
-            if metadata.get("event_type") == DIGEST_EVENT and metadata.get("event_payload", {}).get("day") == day:
+            payload = metadata.get("event_payload", {})
+            if metadata.get("event_type") == DIGEST_EVENT and payload.get("day") == day and payload.get("for") == person:
                 return reference(channel, message["ts"])
         return None
 

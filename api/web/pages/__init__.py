@@ -9,6 +9,7 @@ from api.web.pages import (
     dashboard,
     intake,
     nonconformities,
+    notification_settings,
     register,
     reports,
     sign_in,
@@ -20,5 +21,6 @@ from api.web.pages import (
 router = APIRouter(include_in_schema=False)
 for page in (
     sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities, reports, admin_users,
+    notification_settings,
 ):
     router.include_router(page.router)
