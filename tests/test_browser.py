@@ -23,7 +23,7 @@ from tests import people
 from tests.conftest import repo_root
 from tests.intakes import ASSESSMENT, changed, code_assistant
 from tests.test_api import AIMS, OWNER, REQ, RISK, settings_for
-from tests.test_web import as_form
+from aims.application import intake_form
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = repo_root() / "docs" / "screenshots"
@@ -79,16 +79,26 @@ async def site(dev_env: WorkflowEnvironment, database_url: str, tmp_path_factory
     worker.wait(timeout=30)
 
 
-async def fill_intake(page: Page, body: dict) -> None:
-    for name, value in as_form(body):
-        field = page.locator(f'[name="{name}"]').first
-        kind = await field.evaluate("e => e.tagName + ':' + (e.type || '')")
-        if kind == "INPUT:checkbox":
-            await page.locator(f'[name="{name}"][value="{value}"]').check()
-        elif kind.startswith("SELECT"):
-            await field.select_option(value)
-        else:
-            await field.fill(value)
+async def fill_intake(page: Page, body: dict, screenshot_step: str | None = None) -> None:
+    """Walk the intake's steps as a person does: answer each step's questions, then continue."""
+    values = intake_form.values_of(body)
+    while (step := await page.locator('input[name="step"]').get_attribute("value")) != "review":
+        section = intake_form.step_named(values, step)
+        assert section is not None, step
+        for f in section.fields:
+            for value in values.get(f.name, []):
+                field = page.locator(f'[name="{f.name}"]').first
+                kind = await field.evaluate("e => e.tagName + ':' + (e.type || '')")
+                if kind == "INPUT:checkbox":
+                    await page.locator(f'[name="{f.name}"][value="{value}"]').check()
+                elif kind.startswith("SELECT"):
+                    await field.select_option(value)
+                else:
+                    await field.fill(value)
+        if step == screenshot_step:
+            await page.screenshot(path=str(SCREENSHOTS / "new-use-case.png"), full_page=True)
+        await page.get_by_role("button", name="Save and continue").click()
+        await page.wait_for_load_state()
 
 
 async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
@@ -96,10 +106,9 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     requester = await site.page_for(REQ)
     await requester.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     await requester.goto(f"{site.url}/use-cases/new")
-    await fill_intake(requester, changed(code_assistant(), name=name))
-    await requester.locator("#preview").get_by_text("SEC-2").wait_for()  # the live preview
-    await requester.locator("#preview").scroll_into_view_if_needed()
-    await requester.screenshot(path=str(SCREENSHOTS / "new-use-case.png"), full_page=True)
+    await fill_intake(requester, changed(code_assistant(), name=name), screenshot_step="high_risk")
+    await requester.locator("#preview").get_by_text("SEC-2").wait_for()  # what will happen, in words
+    await requester.screenshot(path=str(SCREENSHOTS / "new-use-case-review.png"), full_page=True)
     await requester.get_by_role("button", name="Submit").click()
     await requester.get_by_role("status").get_by_text("Submitted").wait_for()
     use_case_id = requester.url.split("/use-cases/")[1].split("?")[0]

@@ -423,7 +423,7 @@ async def test_every_response_carries_the_security_headers_and_pages_run_nothing
                 assert "<style" not in text and " style=" not in text and "javascript:" not in text, path
                 assert all(tag.startswith("<script src=") for tag in _tags(text, "<script")), path
         assert (await http.get("/static/aims.css")).status_code == 200
-        assert (await http.get("/static/intake.js")).status_code == 200
+        assert (await http.get("/static/forms.js")).status_code == 200
 
 
 def _tags(html: str, start: str) -> list[str]:

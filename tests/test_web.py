@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import worker_for
 from api.app import create_app
-from api.web import intake_form
+from aims.application import intake_form
 from tests import people
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
 from tests.test_api import AIMS, OWNER, REQ, RISK, Api, settings_for
@@ -159,42 +159,105 @@ def form_data(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return data
 
 
-async def test_the_intake_form_previews_keeps_answers_on_errors_and_submits(web: Web):
+async def walk_intake(browser: httpx.AsyncClient, body: dict, start: str = "/use-cases/new") -> tuple[str, str]:
+    """The intake's steps as a browser walks them: each step's answers, then "Save and continue";
+    returns the review step's URL and page."""
+    values = intake_form.values_of(body)
+    location, page = start, await browser.get(start, follow_redirects=True)
+    while (step := re.search(r'name="step" value="([a-z_]+)"', page.text).group(1)) != "review":
+        section = intake_form.step_named(values, step)
+        assert section is not None, step
+        data = [("csrf", csrf_of(page.text)), ("draft", draft_of(page.text)), ("step", step), ("action", "next")]
+        data += [(f.name, v) for f in section.fields for v in values.get(f.name, [])]
+        answer = await browser.post("/use-cases/new", data=form_data(data))
+        assert answer.status_code == 303, answer.text[-3000:]
+        location = answer.headers["location"]
+        page = await browser.get(location)
+    return location, page.text
+
+
+def assessment_form_data(body: dict, csrf: str = "", rows: int = 0) -> dict:
+    """An assessment as its form posts it (`rows`: pad the risks to that many)."""
+    risks = body["risks"] + [body["risks"][0]] * max(rows - len(body["risks"]), 0)
+    data: dict = {"csrf": csrf, "risks.count": str(len(risks)), "impacts.count": str(len(body["impacts"])),
+                  "stakeholders": "\n".join(body["stakeholders"]), "conclusion": body["conclusion"], "action": "submit"}
+    for index, risk in enumerate(risks):
+        data |= {f"risks.{index}.{key}": str(value) for key, value in risk.items() if key != "controls"}
+        data[f"risks.{index}.controls"] = risk.get("controls", [])
+    for index, impact in enumerate(body["impacts"]):
+        data |= {f"impacts.{index}.{key}": str(value) for key, value in impact.items()}
+    return data
+
+
+def draft_of(html: str) -> str:
+    return re.search(r'name="draft" value="([^"]*)"', html).group(1)
+
+
+async def test_the_intake_in_steps_keeps_every_answer_and_submits(web: Web):
     async with web.signed_in(REQ) as browser:
         page = await browser.get("/use-cases/new")
-        assert page.status_code == 200 and 'name="people.exposure"' in page.text and "Art. 5" in page.text
-        csrf = csrf_of(page.text)
+        assert page.status_code == 200 and "Step 1 of 11" in page.text and 'name="name"' in page.text
+        assert 'name="people.exposure"' not in page.text  # one step at a time
         name = f"Form case {uuid.uuid4().hex[:6]}"
-        answers = as_form(changed(code_assistant(), name=name)) + [("csrf", csrf)]
-
-        preview = await browser.post("/use-cases/new", data=form_data(answers + [("action", "preview")]))
-        assert preview.status_code == 200 and "T2_MEDIUM" in preview.text and "SEC-2" in preview.text
-        fragment = await browser.post("/use-cases/preview", data=form_data(answers))
-        assert fragment.text.strip().startswith('<div id="preview"') and "SEC-2" in fragment.text
-
-        broken = [(k, v) for k, v in answers if k != "people.exposure"] + [("action", "submit")]
-        failed = await browser.post("/use-cases/new", data=form_data(broken))
-        assert failed.status_code == 422 and 'id="error-people.exposure"' in failed.text
-        assert f'value="{name}"' in failed.text  # nothing lost
-
-        forged = await browser.post("/use-cases/new", data=form_data([(k, v) for k, v in answers if k != "csrf"]))
+        basics = [("csrf", csrf_of(page.text)), ("draft", ""), ("step", "basics"), ("action", "next"),
+                  ("purpose", "Suggests code"), ("business_owner", OWNER), ("lifecycle_stage", "pilot")]  # fmt: skip
+        failed = await browser.post("/use-cases/new", data=form_data(basics))
+        assert failed.status_code == 422 and 'id="error-name"' in failed.text and 'aria-invalid="true"' in failed.text
+        assert "Suggests code" in failed.text and draft_of(failed.text)  # nothing lost: kept in a draft
+        forged = await browser.post("/use-cases/new", data=form_data([(k, v) for k, v in basics if k != "csrf"]))
         assert forged.status_code == 403
+        kept = [(k, v) for k, v in basics if k not in ("action", "draft")]
+        left = await browser.post("/use-cases/new", data=form_data(
+            kept + [("draft", draft_of(failed.text)), ("name", name), ("action", "save")]))  # fmt: skip
+        assert left.status_code == 303 and "Draft+saved" in left.headers["location"]
+        dashboard = (await browser.get("/")).text
+        assert "Your drafts (1)" in dashboard and name in dashboard
 
-        done = await browser.post("/use-cases/new", data=form_data(answers + [("action", "submit")]))
+        review_url, review = await walk_intake(browser, changed(code_assistant(), name=name),
+                                               start=f"/use-cases/new?draft={draft_of(failed.text)}")  # fmt: skip
+        assert "Your supplier" in review  # bought through an API: the supplier questions were asked
+        assert "T2_MEDIUM" in review and "SEC-2" in review and "the risk officer and security review it" in review
+        assert "model we call (API)" in review and "third_party_model_via_api" not in review  # words, not keys
+        done = await browser.post("/use-cases/new", data={"csrf": csrf_of(review), "draft": draft_of(review),
+                                                          "step": "review", "action": "submit"})  # fmt: skip
         assert done.status_code == 303 and done.headers["location"].endswith("?msg=Submitted")
         detail = await browser.get(done.headers["location"])
         assert name in detail.text and "assessment" in detail.text
+        assert "Your drafts" not in (await browser.get("/")).text  # submitted: the draft is gone
+        gone = await browser.get(review_url)
+        assert gone.status_code == 404
+
+
+async def test_a_system_built_in_house_is_never_asked_about_suppliers(web: Web):
+    in_house = changed(invoice_ocr(), name=f"In house {uuid.uuid4().hex[:6]}")
+    in_house["sourcing"] |= {"methods": ["built_in_house"], "suppliers": []}
+    async with web.signed_in(REQ) as browser:
+        _, review = await walk_intake(browser, in_house)
+        assert "Your supplier" not in review and "Step 11 of 11" in review and "T1_LOW" in review
+        await browser.post("/use-cases/new", data={"csrf": csrf_of(review), "draft": draft_of(review),
+                                                   "step": "review", "action": "discard"})  # fmt: skip
 
 
 async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_pages(web: Web):
     uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=f"Pages {uuid.uuid4().hex[:6]}")))["id"]
     async with web.signed_in(OWNER) as owner:
         page = (await owner.get(f"/use-cases/{uc}")).text
-        assert "Submit the risk and impact assessment" in page and "Deployment sign-off" not in page
-        csrf = csrf_of(page)
-        bad = await owner.post(f"/use-cases/{uc}/actions/assessment", data={"csrf": csrf, "assessment": "{}"})
-        assert bad.status_code == 422 and "risks" in bad.text
-        done = await owner.post(f"/use-cases/{uc}/actions/assessment", data={"csrf": csrf, "assessment": json.dumps(ASSESSMENT)})
+        assert "Fill in the risk and impact assessment" in page and "Deployment sign-off" not in page
+        form = await owner.get(f"/use-cases/{uc}/assessment")
+        assert form.status_code == 200 and "pre-filled" in form.text and 'name="risks.0.controls"' in form.text
+        csrf = csrf_of(form.text)
+        assert (await owner.post(f"/use-cases/{uc}/assessment", data=assessment_form_data(ASSESSMENT))).status_code == 403
+        more = await owner.post(f"/use-cases/{uc}/assessment",
+                                data=assessment_form_data(ASSESSMENT, csrf) | {"action": "add-risks"})  # fmt: skip
+        assert "Risk 2" in more.text and "Wrong answers reach a customer" in more.text  # a row more, nothing lost
+        fewer = await owner.post(f"/use-cases/{uc}/assessment", data=form_data(
+            list(assessment_form_data(ASSESSMENT, csrf, rows=2).items()) + [("action", "remove-risks-1")]))  # fmt: skip
+        assert "Risk 2" not in fewer.text
+        broken = assessment_form_data(ASSESSMENT, csrf) | {"risks.0.description": "", "risks.0.likelihood": "9"}
+        failed = await owner.post(f"/use-cases/{uc}/assessment", data=broken)
+        assert failed.status_code == 422 and 'id="error-risks.0.description"' in failed.text
+        assert 'id="error-risks.0.likelihood"' in failed.text and "Acceptable with sampling" in failed.text
+        done = await owner.post(f"/use-cases/{uc}/assessment", data=assessment_form_data(ASSESSMENT, csrf))
         assert done.status_code == 303
     await web.api.decide(AIMS, uc, "v1-final-aims_owner")
     async with web.signed_in(OWNER) as owner:
@@ -208,7 +271,7 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         assert "in_production" in page and "Answer the re-review" in page
         incident = {"csrf": csrf_of(page), "severity": "minor", "description": "Blurry scan"}
         assert (await owner.post(f"/use-cases/{uc}/actions/incident", data=incident)).status_code == 303
-        revise = await owner.get(f"/use-cases/new?revise={uc}")
+        revise = await owner.get(f"/use-cases/new?revise={uc}", follow_redirects=True)
         assert "Revise the intake" in revise.text and 'Reads supplier invoices into the ledger' in revise.text
         request = {"csrf": csrf_of(page), "reason": "Replaced"}
         assert (await owner.post(f"/use-cases/{uc}/actions/decommission", data=request)).status_code == 303
@@ -223,13 +286,17 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
 async def test_a_revision_through_the_form_restarts_the_gates(web: Web):
     uc = await new_case(web, f"Revise {uuid.uuid4().hex[:6]}")
     async with web.signed_in(REQ) as browser:
-        form = await browser.get(f"/use-cases/new?revise={uc}")
-        assert f'name="revise" value="{uc}"' in form.text
-        answers = as_form(changed(code_assistant(), purpose="Now pinned to m-large-2026")) + [
-            ("csrf", csrf_of(form.text)), ("revise", uc), ("reason", "Pinned the model"), ("action", "submit"),
-        ]  # fmt: skip
-        done = await browser.post("/use-cases/new", data=form_data(answers))
-        assert done.status_code == 303 and "Revision%20submitted" in done.headers["location"]
+        started = await browser.get(f"/use-cases/new?revise={uc}")
+        assert started.status_code == 303 and "draft=" in started.headers["location"]
+        first = await browser.get(started.headers["location"])
+        assert "Revise the intake" in first.text and "Reads supplier invoices into the ledger" in first.text
+        _, review = await walk_intake(browser, changed(code_assistant(), purpose="Now pinned to m-large-2026"),
+                                      start=started.headers["location"])  # fmt: skip
+        assert 'name="reason"' in review
+        done = await browser.post("/use-cases/new", data={"csrf": csrf_of(review), "draft": draft_of(review),
+                                                          "step": "review", "action": "submit",
+                                                          "reason": "Pinned the model"})  # fmt: skip
+        assert done.status_code == 303 and "Revision+submitted" in done.headers["location"]
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
     assert state["version"] == 2 and state["status"] == "assessment"  # assessed again before the gates (P3)
     draft = (await web.api.get(OWNER, f"/api/use-cases/{uc}/assessment/draft")).json()

@@ -8,7 +8,8 @@ from __future__ import annotations
 # Section titles and what each asks about.
 SECTIONS: dict[str, tuple[str, str]] = {
     "": ("The use case", "What the AI system is for and who is accountable for it."),
-    "sourcing": ("Where the AI comes from", "Built here or bought, and what a supplier receives from us."),
+    "sourcing": ("Where the AI comes from", "Built here or bought, under whose name, and for whom."),
+    "suppliers": ("Your supplier", "Only for AI you buy or get from a third party: who supplies it and what they get."),
     "prohibited": ("Practices the EU AI Act forbids (Art. 5)",
                    "Answer “unsure” whenever in doubt: legal looks at it before anything else."),
     "high_risk": ("High-risk uses (Art. 6, Annex I and III)", "Uses the EU AI Act lists as high-risk."),

@@ -17,10 +17,6 @@ def _text(form: FormData, key: str) -> str:
     return str(form.get(key, "")).strip()
 
 
-def _assessment(form: FormData) -> dict[str, Any]:
-    return actions.Assessment.model_validate_json(_text(form, "assessment") or "{}").model_dump(mode="json")
-
-
 def _sign_off(form: FormData) -> dict[str, Any]:
     return {
         "operations": {key: _text(form, key) for key in Operations.model_fields},
@@ -57,7 +53,6 @@ def _checklist(form: FormData) -> dict[str, Any]:
 
 
 FORMS: dict[str, FormParser] = {
-    "assessment": _assessment,
     "sign_off": _sign_off,
     "review": _review,
     "incident": _incident,

@@ -42,4 +42,5 @@ def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:
 
 
 templates.env.globals["countdown"] = countdown
+templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
 templates.env.globals["next_steps"] = wording.next_steps

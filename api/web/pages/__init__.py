@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from api.web.pages import (
     admin_users,
     approvals,
+    assessment,
     dashboard,
     intake,
     nonconformities,
@@ -20,7 +21,7 @@ from api.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 for page in (
-    sign_in, dashboard, register, intake, use_case, approvals, stalled, soa, nonconformities, reports, admin_users,
-    notification_settings,
+    sign_in, dashboard, register, intake, use_case, assessment, approvals, stalled, soa, nonconformities, reports,
+    admin_users, notification_settings,
 ):
     router.include_router(page.router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from aims.application.drafting import Drafting
 from aims.persistence.queries import RegisterFilter, state_of
 from api.web.auth import PageService, ViewerDep
 from api.web.render import render
@@ -23,5 +24,6 @@ def dashboard(request: Request, viewer: ViewerDep, service: PageService) -> HTML
         if "review" in service.may(states[row.id])["actions"] and states[row.id].review is not None
     ]
     return render(
-        request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(), reviews=reviews_owed
+        request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(), reviews=reviews_owed,
+        drafts=Drafting(service).drafts(),
     )

@@ -3,7 +3,6 @@ every action the viewer may take now (the domain says which)."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
@@ -30,10 +29,9 @@ def use_case_page(request: Request, use_case_id: UseCaseId, viewer: ViewerDep, s
     state = service.detail(use_case_id)
     trail = service.audit_trail(use_case_id)
     you = state["you"]
-    draft = service.assessment_draft(use_case_id) if "assessment" in you["actions"] else None
     return render(
         request, "use_case.html", viewer, state=state, trail=trail, decidable=set(you["decidable_gates"]),
-        available=set(you["actions"]), draft=json.dumps(draft, indent=2) if draft else "", controls=ANNEX_A_CONTROLS,
+        available=set(you["actions"]), controls=ANNEX_A_CONTROLS,
     )  # fmt: skip
 
 

@@ -1,4 +1,8 @@
-"""The intake form, generated from the `Intake` model so it can never drift from the contract."""
+"""The intake as a form in a few steps, generated from the `Intake` model so it can never drift
+from the contract, and shared by the web pages and the Slack modal. Answers travel as form
+values (dotted names → list of strings), which is also how a draft keeps them. Questions that
+cannot apply are not asked: a system built in house never sees the supplier questions, and
+answers them neutrally."""
 
 from __future__ import annotations
 
@@ -9,10 +13,20 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from aims.domain import wording
-from aims.domain.intake import Intake
+from aims.domain.intake import THIRD_PARTY_METHODS, Intake
 
 YNU = ["yes", "no", "unsure"]
 SUPPLIER_FIELDS = ["name", "model", "version_pinned", "hosting_region", "gpai"]
+# The sourcing questions only a bought or third-party system is asked, on a step of their own,
+# and what a system built in house answers to them without seeing them (nothing fires on them).
+SUPPLIER_QUESTIONS = ("sourcing.data_sent_to_supplier", "sourcing.dpa_signed",
+                      "sourcing.supplier_may_train_on_our_data", "sourcing.change_notification",
+                      "sourcing.supplier_docs")  # fmt: skip
+IN_HOUSE_ANSWERS: dict[str, list[str]] = {
+    "sourcing.data_sent_to_supplier": ["none"], "sourcing.dpa_signed": ["no"],
+    "sourcing.supplier_may_train_on_our_data": ["no"], "sourcing.change_notification": ["no"],
+}  # fmt: skip
+SUPPLIERS_STEP = "suppliers"
 
 
 @dataclass
@@ -27,10 +41,15 @@ class Field:
 
 @dataclass
 class Section:
-    name: str
+    name: str  # the intake's key ("" for the top-level questions)
     title: str
     help: str
     fields: list[Field]
+
+    @property
+    def step(self) -> str:
+        """The step's name in URLs and Slack views."""
+        return self.name or "basics"
 
 
 def _options(annotation: Any) -> list[str]:
@@ -67,6 +86,7 @@ def _field(path: str, name: str, info: Any) -> Field:
 
 
 def sections() -> list[Section]:
+    """Every section, in order; the supplier questions are a section of their own."""
     top = Section("", *wording.SECTIONS[""], [])
     result = [top]
     for name, info in Intake.model_fields.items():
@@ -78,11 +98,53 @@ def sections() -> list[Section]:
                 if sub != "suppliers"
             ]
             if name == "sourcing":
-                fields += [_supplier_field(key) for key in SUPPLIER_FIELDS]
+                asked = [f for f in fields if f.name in SUPPLIER_QUESTIONS]
+                fields = [f for f in fields if f.name not in SUPPLIER_QUESTIONS]
+                result.append(Section(name, *wording.SECTIONS[name], fields))
+                supplier = [_supplier_field(key) for key in SUPPLIER_FIELDS]
+                result.append(Section(SUPPLIERS_STEP, *wording.SECTIONS[SUPPLIERS_STEP], supplier + asked))
+                continue
             result.append(Section(name, *wording.SECTIONS[name], fields))
         else:
             top.fields.append(_field(name, name, info))
     return result
+
+
+def third_party(values: dict[str, list[str]]) -> bool:
+    return any(method in THIRD_PARTY_METHODS for method in values.get("sourcing.methods", []))
+
+
+def steps(values: dict[str, list[str]]) -> list[Section]:
+    """The sections this requester is asked, given their answers so far."""
+    return [s for s in sections() if s.name != SUPPLIERS_STEP or third_party(values)]
+
+
+def step_named(values: dict[str, list[str]], step: str) -> Section | None:
+    return next((section for section in steps(values) if section.step == step), None)
+
+
+def merge(values: dict[str, list[str]], section: Section, submitted: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The answers with this step's replaced by what was submitted (an unticked box is an answer too)."""
+    names = {field.name for field in section.fields}
+    kept = {key: value for key, value in values.items() if key not in names}
+    return kept | {name: [v for v in submitted.get(name, []) if v.strip()] for name in names}
+
+
+def shown(field: Field, values: dict[str, list[str]]) -> str:
+    """An answer as the requester reads it (the option's words, not its key)."""
+    given = values.get(field.name, [])
+    words = dict(field.options)
+    return ", ".join(words.get(value, value) for value in given)
+
+
+def errors_in(section: Section, errors: dict[str, str]) -> dict[str, str]:
+    """The errors that belong to this step: its fields (and what is inside them), or the section."""
+    fields = [field.name for field in section.fields]
+    return {
+        location: message
+        for location, message in errors.items()
+        if location == section.name != "" or any(location == name or location.startswith(f"{name}.") for name in fields)
+    }
 
 
 def _supplier_field(key: str) -> Field:
@@ -93,7 +155,11 @@ def _supplier_field(key: str) -> Field:
 
 
 def parse(form: dict[str, list[str]]) -> dict[str, Any]:
-    """Form fields (dotted names) → the nested intake body; empty answers are left out."""
+    """Form fields (dotted names) → the nested intake body; empty answers are left out. A system
+    built in house answers the supplier questions neutrally (it never saw them)."""
+    if not third_party(form):
+        form = {key: value for key, value in form.items() if not key.startswith("sourcing.suppliers.")}
+        form |= IN_HOUSE_ANSWERS | {"sourcing.supplier_docs": []}
     body: dict[str, Any] = {}
     kinds = {f.name: f.kind for s in sections() for f in s.fields}
     for name, kind in kinds.items():
