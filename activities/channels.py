@@ -70,6 +70,47 @@ class Delivery(BaseModel):
     thread_of: str | None = None
 
 
+class HomeGate(BaseModel):
+    use_case_id: str
+    gate_id: str
+    version: int
+    name: str
+    aims_tier: str
+    label: str
+    due_at: str
+    stalled: bool
+
+
+class HomeCase(BaseModel):
+    id: str
+    name: str
+    status: str
+    aims_tier: str
+
+
+class HomeReview(BaseModel):
+    use_case_id: str
+    name: str
+    label: str
+    due_at: str
+
+
+class HomeDraft(BaseModel):
+    id: str
+    name: str
+
+
+class Home(BaseModel):
+    """What waits for one person, for a channel that has a place of its own for each person
+    (Slack's App Home): gates to decide, their use cases, re-reviews they owe, their drafts."""
+
+    waiting: list[HomeGate] = []
+    use_cases: list[HomeCase] = []
+    use_cases_total: int = 0
+    reviews: list[HomeReview] = []
+    drafts: list[HomeDraft] = []
+
+
 class StalledItem(BaseModel):
     use_case_id: str
     name: str
@@ -98,6 +139,10 @@ class Channel(Protocol):
 
     def personal_digest(self, day: str, recipient: Recipient, deliveries: list[Delivery]) -> str | None:
         """One message with everything held for a person who chose a daily digest."""
+
+    def refresh(self, recipient: Recipient, home: Home) -> None:
+        """Show a person what waits for them, where the channel has a place for it (nothing
+        otherwise); called after their notices went out and after gates they were asked closed."""
 
 
 class PermanentDeliveryError(Exception):

@@ -21,6 +21,7 @@ from activities.channels import (
     topic_title,
     use_case_summary,
 )
+from activities.home import home_of
 from aims.domain.messages import DELIVER_ACTIVITY, DeliverRequest
 from aims.persistence import outbox, queries
 from aims.persistence.db import transaction
@@ -39,15 +40,37 @@ class DeliveryActivities:
 
     @activity.defn(name=DELIVER_ACTIVITY)
     def deliver_notices(self, request: DeliverRequest) -> int:
-        """Send each pending delivery of the request, then finalise prompts of closed gates."""
+        """Send each pending delivery of the request, then finalise prompts of closed gates, then
+        show the people concerned what waits for them now (where a channel has a place for it)."""
         with transaction(self.database_url) as session:
             rows = outbox.pending(session, request.about, request.notice_keys)
             context = Deliveries(session, self.public_url)
-            work = [(row.id, context.delivery(row)) for row in rows]
-        sent = sum(self._deliver(row_id, delivery) for row_id, delivery in work)
+            work = [(row.id, row.channel, context.delivery(row)) for row in rows]
+        sent, concerned = 0, set()
+        for row_id, channel, delivery in work:
+            if self._deliver(row_id, delivery):
+                sent += 1
+                if delivery is not None and delivery.recipient is not None:
+                    concerned.add((channel, delivery.recipient.email))
         if request.use_case_id:
-            self._finalize(request.use_case_id)
+            concerned |= self._finalize(request.use_case_id)
+        self._refresh(concerned)
         return sent
+
+    def _refresh(self, concerned: set[tuple[str, str]]) -> None:
+        """Best effort: a Home that could not be refreshed is refreshed when it is next opened."""
+        for channel_name, email in sorted(concerned):
+            channel = self.channels.get(channel_name)
+            try:
+                with transaction(self.database_url) as session:
+                    user = session.scalar(select(User).where(User.email == email, User.active.is_(True)))
+                    if channel is None or user is None:
+                        continue
+                    recipient = Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id)
+                    home = home_of(session, user)
+                channel.refresh(recipient, home)
+            except Exception as error:  # noqa: BLE001 - the deliveries are done; this is a courtesy
+                activity.logger.info("%s could not show %s what waits for them: %s", channel_name, email, error)
 
     def _deliver(self, row_id: int, delivery: Delivery | None) -> bool:
         # One transaction per delivery: a failure later on keeps what was already sent.
@@ -69,11 +92,13 @@ class DeliveryActivities:
             row.delivered_at = dt.datetime.now(dt.UTC)
             return True
 
-    def _finalize(self, use_case_id: str) -> None:
-        """The explicit hook: every prompt still asking about a gate that closed shows the outcome."""
+    def _finalize(self, use_case_id: str) -> set[tuple[str, str]]:
+        """The explicit hook: every prompt still asking about a gate that closed shows the outcome.
+        Returns who was asked, on which channel."""
         with transaction(self.database_url) as session:
-            ids = [row.id for row in outbox.prompts_to_finalize(session, use_case_id)]
-        for row_id in ids:
+            prompts = [(row.id, row.channel, row.notification.recipient)
+                       for row in outbox.prompts_to_finalize(session, use_case_id)]  # fmt: skip
+        for row_id, _, _ in prompts:
             with transaction(self.database_url) as session:
                 row = session.get(DeliveryRow, row_id, with_for_update=True)
                 channel = self.channels.get(row.channel) if row is not None else None
@@ -89,6 +114,7 @@ class DeliveryActivities:
                 except PermanentDeliveryError as error:
                     activity.logger.info("prompt %s could not be finalised: %s", row.reference, error.code)
                 row.finalized_at = dt.datetime.now(dt.UTC)
+        return {(channel, recipient) for _, channel, recipient in prompts if recipient != outbox.ORGANISATION}
 
 
 class Deliveries:

@@ -21,6 +21,11 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _as_dict(view: Any) -> dict[str, Any]:
+    """slack-sdk sends `view` as JSON text in a form body, or as an object in a JSON body."""
+    return json.loads(view) if isinstance(view, str) else dict(view)
+
+
 class FakeSlack:
     DEFAULT_TOKEN = "xoxb-test-token"
 
@@ -33,6 +38,8 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages
         # (channel, ts) -> when (time.monotonic()) each chat.update landed, with its blocks
         self.updates: dict[tuple[str, str], list[tuple[float, list[dict[str, Any]]]]] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # view id -> the modal as last opened or updated
+        self.homes: dict[str, dict[str, Any]] = {}  # Slack user id -> their App Home as last published
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -69,6 +76,8 @@ class FakeSlack:
             self.channel_failures.clear()
             self.messages.clear()
             self.updates.clear()
+            self.views.clear()
+            self.homes.clear()
 
     # ------------------------------------------------------------ the Web API
 
@@ -102,7 +111,20 @@ class FakeSlack:
                     )
                     return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
             return {"ok": False, "error": "message_not_found"}
-        if method in ("chat.postEphemeral", "views.open", "views.publish"):
+        if method == "views.open":
+            view = _as_dict(args["view"]) | {"id": f"V{next(self._ts):06d}", "hash": "h1"}
+            self.views[view["id"]] = view
+            return {"ok": True, "view": view}
+        if method == "views.update":
+            if args.get("view_id") not in self.views:
+                return {"ok": False, "error": "not_found"}
+            view = _as_dict(args["view"]) | {"id": args["view_id"], "hash": f"h{next(self._ts)}"}
+            self.views[args["view_id"]] = view
+            return {"ok": True, "view": view}
+        if method == "views.publish":
+            self.homes[args["user_id"]] = _as_dict(args["view"])
+            return {"ok": True, "view": self.homes[args["user_id"]]}
+        if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": "1700000000.999999"}
         return {"ok": False, "error": "unknown_method"}
 

@@ -106,3 +106,6 @@ def test_slack_manifest_points_at_our_endpoints_with_the_scopes_we_use():
     assert command["command"] == "/aims" and command["url"].endswith("/slack/commands")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "commands", "users:read", "users:read.email", "im:write", "im:history"} <= scopes
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True and "new" in command["usage_hint"]
+    events = manifest["settings"]["event_subscriptions"]
+    assert events["request_url"].endswith("/slack/events") and events["bot_events"] == ["app_home_opened"]

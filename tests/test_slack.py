@@ -92,6 +92,7 @@ class Slack:
     fake: FakeSlack
     database_url: str
     door: SlackDoor
+    app: Any = None
 
     async def signed(self, path: str, body: bytes, *, secret: str = SECRET, skew: int = 0) -> httpx.Response:
         timestamp = str(NOW + skew)
@@ -177,7 +178,7 @@ async def slack(dev_env: WorkflowEnvironment, database_url: str, fake: FakeSlack
     app.state.slack.clock = FixedClock(NOW)
     async with worker_for(dev_env.client, task_queue, database_url, [SlackChannel(settings)]):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
-            yield Slack(Api(http, tokens), http, fake, database_url, app.state.slack)
+            yield Slack(Api(http, tokens), http, fake, database_url, app.state.slack, app)
 
 
 async def new_case(slack: Slack, intake: dict[str, Any] | None = None, requester: str = REQ) -> str:

@@ -157,6 +157,11 @@ class UseCaseService(Caller):
         with self.db() as session:
             return queries.gates_waiting_for(session, self.user.email, self.user.roles)
 
+    def reviews_owed(self) -> list[dict[str, Any]]:
+        """Re-reviews waiting for the caller's answer, oldest first."""
+        with self.db() as session:
+            return queries.reviews_owed(session, self.user.email)
+
     def require_governance_view(self) -> None:
         if not permissions.OVERSIGHT_ROLES & set(self.user.roles):
             raise ServiceError("forbidden", "this view is for the AIMS owner, admins and auditors")

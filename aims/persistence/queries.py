@@ -237,6 +237,17 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
     ]
 
 
+def reviews_owed(session: Session, email: str) -> list[dict[str, Any]]:
+    """Re-reviews waiting for this person's answer (the business owner's), oldest first."""
+    query = (
+        select(WaitingItem, UseCase)
+        .join(UseCase, UseCase.id == WaitingItem.use_case_id)
+        .where(WaitingItem.kind == "review")
+        .order_by(WaitingItem.since)
+    )
+    return [waiting_view(item, use_case) for item, use_case in session.execute(query).all() if email in item.emails]
+
+
 def stalled(session: Session) -> list[dict[str, Any]]:
     """Every item past its deadline, whatever its kind, oldest first, with who can act on it now
     (active users only: what waits on a leaver shows as unassigned, with why)."""

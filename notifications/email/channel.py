@@ -14,7 +14,7 @@ from typing import Any
 import datetime as dt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from activities.channels import Delivery, GateSummary, Recipient, StalledItem, UseCaseSummary
+from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
 from aims.settings import SmtpSettings
 from notifications.email import smtp
 
@@ -78,6 +78,9 @@ class EmailChannel:
 
     def finalize(self, reference: str, use_case: UseCaseSummary, gate: GateSummary) -> None:
         """A sent e-mail cannot be changed: its link shows the outcome on the page."""
+
+    def refresh(self, recipient: Recipient, home: Home) -> None:
+        """E-mail has no place of its own for each person: the dashboard is that place."""
 
     # ------------------------------------------------------------ digests
 

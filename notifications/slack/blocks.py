@@ -30,6 +30,8 @@ class SlackAction(enum.StrEnum):
     REJECT = "aims_reject"
     REQUEST_CHANGES = "aims_request_changes"
     OPEN = "aims_open"
+    NEW_INTAKE = "aims_new_intake"  # opens the intake modal (App Home)
+    INTAKE_ON_THE_WEB = "aims_intake_web"  # a URL button: the draft is kept, the web form opens
 
 
 DECISION_OF_ACTION = {

@@ -9,10 +9,11 @@ from typing import Any
 from slack_sdk import WebClient
 from temporalio import activity
 
-from activities.channels import Delivery, GateSummary, Recipient, StalledItem, UseCaseSummary
+from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
 from aims.settings import Settings
 from notifications.slack import blocks
 from notifications.slack.client import call, web_client
+from notifications.slack.home import home_view
 
 # Every post carries its notice key, so a retried delivery finds what an earlier attempt posted.
 NOTICE_EVENT = "aims_notice"
@@ -97,6 +98,12 @@ class SlackChannel:
         channel, ts = parse_reference(reference_)
         text, outcome = blocks.gate_outcome(use_case, gate)
         call(self.client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks.as_dicts(outcome))
+
+    # ------------------------------------------------------------ the App Home
+
+    def refresh(self, recipient: Recipient, home: Home) -> None:
+        view = home_view(home, self.settings.public_url)
+        call(self.client.views_publish, user_id=self._where_person(recipient), view=view.to_dict())
 
     # ------------------------------------------------------------ the daily digest
 

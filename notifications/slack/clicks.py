@@ -27,9 +27,8 @@ from aims.persistence import outbox, queries, users
 from notifications.slack import blocks
 from notifications.slack.channel import CHANNEL_NAME, reference
 from notifications.slack.blocks import DECISION_OF_ACTION, REASON_BLOCK, REASON_INPUT, SlackAction
-from notifications.slack.door import SlackDoor
+from notifications.slack.door import NOT_A_USER, SlackDoor
 
-NOT_A_USER = "You are not an aims user yet; ask your AIMS owner to add you."
 BUSY = "aims is busy; click again in a moment."
 
 
@@ -174,6 +173,7 @@ async def record(slack: SlackDoor, click: Click, prepared: Prepared) -> None:
     if refusal:
         await slack.say_privately(click.channel, click.slack_user, refusal)
     await rewrite(slack, click)
+    await slack.publish_home(click.slack_user)  # what waits for the clicker changed
 
 
 async def show_recording(slack: SlackDoor, click: Click) -> None:
@@ -219,7 +219,7 @@ async def rewrite(slack: SlackDoor, click: Click) -> None:
 
 async def _after_binding(slack: SlackDoor, click: Click) -> None:
     """A Slack id aims does not know yet: bind it by the Slack profile's e-mail, then carry on."""
-    if not await bind(slack, click.slack_user):
+    if not await slack.bind(click.slack_user):
         await slack.say_privately(click.channel, click.slack_user, NOT_A_USER)
         return
     checked = await check(slack, click)
@@ -227,23 +227,3 @@ async def _after_binding(slack: SlackDoor, click: Click) -> None:
         await slack.say_privately(click.channel, click.slack_user, (checked.refusal if checked else None) or NOT_A_USER)
         return
     await record(slack, click, checked.prepared)
-
-
-async def bind(slack: SlackDoor, slack_user: str) -> bool:
-    """Bind a Slack id to the aims user with its profile's e-mail, only within our workspace."""
-    info = await slack.call("users_info", user=slack_user)
-    profile_user = (info or {}).get("user") or {}
-    email = (profile_user.get("profile") or {}).get("email")
-    team = slack.settings.slack_team_id
-    if not email or (team is not None and profile_user.get("team_id") != team):
-        return False
-
-    def run(session: Session) -> bool:
-        user = users.active_user_by_email(session, email)
-        if user is None or user.slack_user_id not in (None, slack_user):
-            return False
-        if user.slack_user_id is None:
-            users.bind_slack_id(session, user, slack_user, by=f"slack:{team or 'workspace'}", now=dt.datetime.now(dt.UTC))
-        return True
-
-    return await slack.in_session(run)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from aims.application.errors import ServiceError
 from aims.application.service import UseCaseService
 from aims.persistence import queries, users
-from aims.persistence.models import UseCase
+from aims.persistence.models import UseCase, User
 from aims.persistence.queries import RegisterFilter
-from notifications.slack import blocks
-from notifications.slack.clicks import NOT_A_USER, bind, refusal_text
-from notifications.slack.door import SlackDoor
+from notifications.slack import blocks, intake
+from notifications.slack.clicks import refusal_text
+from notifications.slack.door import NOT_A_USER, SlackDoor
 
 HELP = (
+    "*/aims new* — file a new AI use case (a form in a few steps; finish it on the web if you like)\n"
     "*/aims pending* — gates waiting for you, with buttons\n"
     "*/aims status <id or name>* — where a use case stands\n"
     "*/aims stalled* — everything past its deadline (AIMS owner)\n"
@@ -24,10 +25,12 @@ HELP = (
 )
 
 
-async def answer(slack: SlackDoor, form: dict[str, str]) -> JSONResponse:
+async def answer(slack: SlackDoor, form: dict[str, str]) -> Response:
     words = form.get("text", "").strip().split(maxsplit=1)
     subcommand, argument = (words[0].lower() if words else "help"), (words[1] if len(words) > 1 else "")
     slack_user = form.get("user_id", "")
+    if subcommand == "new":
+        return await _new(slack, slack_user, form.get("trigger_id", ""))
 
     def run(session: Session) -> JSONResponse | None:
         user = users.user_by_slack_id(session, slack_user)
@@ -44,9 +47,22 @@ async def answer(slack: SlackDoor, form: dict[str, str]) -> JSONResponse:
         return reply(HELP)
 
     answered = await slack.in_session(run)
-    if answered is None and await bind(slack, slack_user):
+    if answered is None and await slack.bind(slack_user):
         answered = await slack.in_session(run)
     return answered or reply(NOT_A_USER)
+
+
+async def _new(slack: SlackDoor, slack_user: str, trigger_id: str) -> Response:
+    def find(session: Session) -> User | None:
+        return users.user_by_slack_id(session, slack_user)
+
+    user = await slack.in_session(find)
+    if user is None and await slack.bind(slack_user):
+        user = await slack.in_session(find)
+    if user is None:
+        return reply(NOT_A_USER)
+    refusal = await intake.open_new(slack, trigger_id, user)
+    return reply(refusal) if refusal else Response(status_code=200)
 
 
 def reply(text: str, message_blocks: list[Any] | None = None) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractContextManager
@@ -12,20 +13,27 @@ from typing import Any, TypeVar
 
 from opentelemetry.trace import SpanKind
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from activities.channels import Home
+from activities.home import home_of
 from aims.application.service import GatewayFactory, UseCaseService
 from aims.domain.policy import Policy
 from aims.observability import tracer
+from aims.persistence import users
 from aims.persistence.db import transaction
 from aims.persistence.models import User
 from aims.settings import Settings
+from notifications.slack.home import home_view
 from notifications.slack.verify import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+NOT_A_USER = "You are not an aims user yet; ask your AIMS owner to add you."
 # Background work waits for the answers Slack is waiting on, but never longer than this.
 ANSWERS_FIRST_MAX_SECONDS = 0.5
 
@@ -123,6 +131,42 @@ class SlackDoor:
         except SlackApiError as error:
             log.warning("slack %s failed: %s", method, error.response.get("error"))
             return None
+
+    async def bind(self, slack_user: str) -> bool:
+        """Bind a Slack id to the aims user with its profile's e-mail, only within our workspace."""
+        info = await self.call("users_info", user=slack_user)
+        profile_user = (info or {}).get("user") or {}
+        email = (profile_user.get("profile") or {}).get("email")
+        team = self.settings.slack_team_id
+        if not email or (team is not None and profile_user.get("team_id") != team):
+            return False
+
+        def run(session: Session) -> bool:
+            user = users.active_user_by_email(session, email)
+            if user is None or user.slack_user_id not in (None, slack_user):
+                return False
+            if user.slack_user_id is None:
+                users.bind_slack_id(session, user, slack_user, by=f"slack:{team or 'workspace'}",
+                                    now=dt.datetime.now(dt.UTC))  # fmt: skip
+            return True
+
+        return await self.in_session(run)
+
+    async def publish_home(self, slack_user_id: str) -> None:
+        """The person's App Home as the register has it now (or how to get access)."""
+
+        def read(session: Session) -> Home | None:
+            user = users.user_by_slack_id(session, slack_user_id)
+            return home_of(session, user) if user is not None else None
+
+        home = await self.in_session(read)
+        if home is None and await self.bind(slack_user_id):
+            home = await self.in_session(read)
+        if home is None:
+            view = View(type="home", blocks=[SectionBlock(text=MarkdownTextObject(text=NOT_A_USER))])
+        else:
+            view = home_view(home, self.settings.public_url)
+        await self.call("views_publish", user_id=slack_user_id, view=view.to_dict())
 
     async def say_privately(self, channel: str | None, slack_user_id: str, text: str) -> None:
         if channel:

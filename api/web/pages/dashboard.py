@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from aims.application.drafting import Drafting
-from aims.persistence.queries import RegisterFilter, state_of
+from aims.persistence.queries import RegisterFilter
 from api.web.auth import PageService, ViewerDep
 from api.web.render import render
 
@@ -15,15 +15,8 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, viewer: ViewerDep, service: PageService) -> HTMLResponse:
-    email = viewer.user.email
-    _, my_cases = service.register(RegisterFilter(), involving=email, limit=500, with_state=True)
-    states = {row.id: state_of(row) for row in my_cases}
-    reviews_owed = [
-        (row, states[row.id].review)
-        for row in my_cases
-        if "review" in service.may(states[row.id])["actions"] and states[row.id].review is not None
-    ]
+    _, my_cases = service.register(RegisterFilter(), involving=viewer.user.email, limit=500)
     return render(
-        request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(), reviews=reviews_owed,
-        drafts=Drafting(service).drafts(),
+        request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(),
+        reviews=service.reviews_owed(), drafts=Drafting(service).drafts(),
     )
