@@ -187,3 +187,36 @@ async def test_the_soa_page_lets_an_executive_decide(api: Api, people: dict[str,
     assert decided.status_code == 303 and "approved" in decided.headers["location"]
     http.cookies.clear()
     assert (await api.get(AIMS, "/api/soa")).json()["waiting"] is None
+
+
+async def test_the_aims_owner_proposes_a_version_from_the_page(api: Api):
+    from tests.test_web import csrf_of, sign_in
+
+    http = api.http
+    http.cookies.clear()
+    assert (await sign_in(http, api.tokens[RISK])).status_code == 303
+    assert (await http.get("/soa/propose")).status_code == 403  # the AIMS owner proposes
+    http.cookies.clear()
+    assert (await sign_in(http, api.tokens[AIMS])).status_code == 303
+    page = await http.get("/soa/propose")
+    assert page.status_code == 200 and 'name="A.10.4.justification"' in page.text
+    current = (await api.get(AIMS, "/api/soa")).json()
+    form: dict[str, object] = {"csrf": csrf_of(page.text), "note": "From the form"}
+    for control in current["controls"]:
+        c = control["control"]
+        form |= {f"{c}.applicable": "yes", f"{c}.justification": control.get("justification") or f"Needed for {c}",
+                 f"{c}.implementation": "implemented", f"{c}.owner": AIMS,
+                 f"{c}.evidence": "https://wiki.example.com/aims\nhttps://wiki.example.com/aims/2"}  # fmt: skip
+    broken = form | {"A.7.4.owner": "", "A.8.2.justification": "", "A.9.2.applicable": ""}
+    failed = await http.post("/soa/propose", data=broken)
+    assert failed.status_code == 422 and 'id="error-A.7.4"' in failed.text  # applicable without an owner
+    assert 'id="error-A.8.2.justification"' in failed.text and "choose applicable or excluded" in failed.text
+    assert "From the form" in failed.text and "https://wiki.example.com/aims/2" in failed.text  # nothing lost
+    assert (await http.post("/soa/propose", data=form | {"csrf": "forged"})).status_code == 403
+    done = await http.post("/soa/propose", data=form)
+    assert done.status_code == 303 and "is+waiting+for+an+executive" in done.headers["location"]
+    waiting = (await api.get(AIMS, "/api/soa")).json()["waiting"]
+    assert waiting["note"] == "From the form" and all(e["implementation"] == "implemented" for e in waiting["entries"])
+    assert (await http.get("/soa/propose")).status_code == 409  # one proposal at a time
+    http.cookies.clear()
+    await api.ok(EXEC, f"/api/soa/proposals/{waiting['number']}/decision", {"decision": "reject", "comment": "Later"})
