@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 import yaml
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,6 +27,7 @@ from tests.test_api import AIMS, OWNER, REQ, RISK, settings_for
 from aims.application import intake_form
 
 CHROMIUM = "/usr/bin/chromium"
+ADMIN = "admin@example.com"
 SCREENSHOTS = repo_root() / "docs" / "screenshots"
 
 
@@ -142,3 +144,94 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     await aims_owner.goto(f"{site.url}/use-cases/{use_case_id}")
     await aims_owner.get_by_text("hash chain verified").wait_for()
     await aims_owner.screenshot(path=str(SCREENSHOTS / "use-case.png"), full_page=True)
+
+
+# ---------------------------------------------------------------- the new pages, and accessibility
+
+SERIOUS = {"serious", "critical"}
+
+
+async def accessible(page: Page, what: str) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    results = await Axe().run(page)
+    found = [
+        (violation["id"], violation["impact"], [node["target"] for node in violation["nodes"]][:3])
+        for violation in results.response["violations"]
+        if violation["impact"] in SERIOUS
+    ]
+    assert not found, f"{what}: {found}"
+
+
+async def test_a_requester_drafts_an_owner_assesses_and_everyone_sets_notifications_accessibly(site: Site):
+    requester = await site.page_for(REQ)
+    await accessible(requester, "dashboard")
+    await requester.goto(f"{site.url}/use-cases/new")
+    await accessible(requester, "intake, first step")
+    name = f"Drafted {uuid.uuid4().hex[:6]}"
+    await requester.get_by_label("What it does").fill("Suggests replies to customer e-mails")
+    await requester.get_by_role("button", name="Save and continue").click()  # no name yet
+    await requester.get_by_role("alert").get_by_text("Please fix the").wait_for()
+    await accessible(requester, "intake step with an error")
+    await requester.get_by_label("Name of the use case").fill(name)
+    await requester.get_by_role("button", name="Save draft and leave").click()
+    await requester.get_by_role("heading", name="Your drafts (1)").wait_for()
+    await requester.screenshot(path=str(SCREENSHOTS / "dashboard-drafts.png"), full_page=True)
+    await requester.get_by_role("link", name=name).click()  # back where it was left
+    assert await requester.get_by_label("What it does").input_value() == "Suggests replies to customer e-mails"
+    await fill_intake(requester, changed(code_assistant(), name=name))
+    await accessible(requester, "intake review")
+    await requester.get_by_role("button", name="Submit").click()
+    await requester.get_by_role("status").get_by_text("Submitted").wait_for()
+    await accessible(requester, "use case page")
+    use_case_id = requester.url.split("/use-cases/")[1].split("?")[0]
+
+    owner = await site.page_for(OWNER)
+    await owner.goto(f"{site.url}/use-cases/{use_case_id}")
+    await owner.get_by_role("link", name="Fill in the risk and impact assessment").click()
+    await owner.get_by_role("heading", name="Risk and impact assessment").wait_for()
+    await accessible(owner, "assessment form")
+    await owner.get_by_role("button", name="Add a risk").click()
+    await owner.get_by_role("group", name="Risk 2").wait_for()
+    risk = owner.get_by_role("group", name="Risk 2")
+    await risk.get_by_label("What could go wrong").fill("Replies leak another customer's data")
+    await risk.get_by_label("How likely").select_option("2")
+    await risk.get_by_label("How bad").select_option("4")
+    await risk.get_by_label("What we do about it").select_option("mitigate")
+    await risk.get_by_role("searchbox").fill("data")  # the filter box (JavaScript) narrows the controls
+    controls = risk.get_by_label("Annex A controls that treat it")
+    assert await controls.locator("option:not([hidden])").count() < 10
+    await controls.select_option(["A.7.4"])
+    await owner.get_by_label("Your conclusion").fill("Acceptable with the two mitigations above")
+    await owner.screenshot(path=str(SCREENSHOTS / "assessment.png"), full_page=True)
+    await owner.get_by_role("button", name="Submit the assessment").click()
+    await owner.get_by_role("status").get_by_text("Recorded: assessment").wait_for()
+    state = await (await owner.request.get(f"{site.url}/api/use-cases/{use_case_id}",
+                                           headers={"Authorization": f"Bearer {site.tokens[OWNER]}"})).json()  # fmt: skip
+    assert state["status"] == "in_review" and len(state["assessment"]["risks"]) >= 2
+
+    await owner.goto(f"{site.url}/settings/notifications")
+    await accessible(owner, "notification settings")
+    await owner.get_by_label("One daily digest").check()
+    await owner.get_by_role("button", name="Save").click()
+    await owner.get_by_role("status").get_by_text("Saved").wait_for()
+    assert await owner.get_by_label("One daily digest").is_checked()
+    await owner.screenshot(path=str(SCREENSHOTS / "notification-settings.png"), full_page=True)
+    await owner.get_by_label("As they happen").check()
+    await owner.get_by_role("button", name="Save").click()
+
+
+async def test_every_page_of_the_governance_roles_is_accessible(site: Site):
+    aims_owner = await site.page_for(AIMS)
+    for path in ("/use-cases", "/approvals", "/stalled", "/soa", "/nonconformities", "/reports/management-review"):
+        await aims_owner.goto(f"{site.url}{path}")
+        await accessible(aims_owner, path)
+    await aims_owner.goto(f"{site.url}/soa/propose")
+    await accessible(aims_owner, "/soa/propose")
+    await aims_owner.screenshot(path=str(SCREENSHOTS / "soa-propose.png"))
+    admin = await site.page_for(ADMIN)
+    await admin.goto(f"{site.url}/admin/users")
+    await accessible(admin, "/admin/users")
+    await admin.screenshot(path=str(SCREENSHOTS / "admin-users.png"), full_page=True)
+    anonymous = await (await site.browser.new_context()).new_page()
+    await anonymous.goto(f"{site.url}/sign-in")
+    await accessible(anonymous, "/sign-in")
