@@ -17,6 +17,13 @@ from tests.intakes import changed, code_assistant, invoice_ocr
 STATUSES = ["assessment", "in_review", "changes_requested", "legal_hold", "approved", "in_production",
             "under_review", "suspended", "rejected", "decommissioning", "retired", "withdrawn"]  # fmt: skip
 DEPLOYED = {"revise", "incident", "decommission"}
+
+
+def test_the_statuses_are_the_contracts_and_notice_kinds_are_not_statuses():
+    """A slip once added the governance notice kinds to the statuses (found by `duplicates`)."""
+    from aims.domain.state import STATUSES as DOMAIN_STATUSES
+
+    assert list(DOMAIN_STATUSES) == STATUSES
 # status -> actor -> the actions `allowed_actions` offers (gate decisions are tabled below).
 ALLOWED: dict[str, dict[str, set[str]]] = {
     "assessment": {"req": {"revise", "withdraw"}, "owner": {"assessment", "revise", "withdraw"}, "aims": set(),

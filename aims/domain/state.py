@@ -32,20 +32,6 @@ Status = Literal[
     "decommissioning",
     "retired",
     "withdrawn",
-    # About the AIMS as a whole: the Statement of Applicability, corrective actions, reviews.
-    "soa_proposed",
-    "soa_decided",
-    "soa_reminder",
-    "soa_stalled",
-    "soa_escalated",
-    "corrective_action_assigned",
-    "effectiveness_check_requested",
-    "nonconformity_closed",
-    "nonconformity_reopened",
-    "action_reminder",
-    "action_stalled",
-    "action_escalated",
-    "management_review_due",
 ]
 STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
 TERMINAL: frozenset[str] = frozenset({"rejected", "retired", "withdrawn"})
