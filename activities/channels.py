@@ -105,6 +105,7 @@ class Home(BaseModel):
     (Slack's App Home): gates to decide, their use cases, re-reviews they owe, their drafts."""
 
     waiting: list[HomeGate] = []
+    waiting_total: int = 0
     use_cases: list[HomeCase] = []
     use_cases_total: int = 0
     reviews: list[HomeReview] = []

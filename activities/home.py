@@ -22,6 +22,7 @@ def home_of(session: Session, user: User) -> Home:
                      aims_tier=g["aims_tier"], label=g["label"], due_at=g["due_at"], stalled=g["stalled"])  # fmt: skip
             for g in gates[:SHOWN]
         ],
+        waiting_total=len(gates),
         use_cases=[HomeCase(id=c.id, name=c.name, status=c.status, aims_tier=c.aims_tier) for c in cases],
         use_cases_total=total,
         reviews=[

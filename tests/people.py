@@ -31,7 +31,9 @@ LEGAL, EXEC, AIMS = actor("legal@example.com"), actor("exec@example.com"), actor
 
 
 def seed(database_url: str) -> dict[str, str]:
-    """Create the cast if missing and give everyone a fresh API token; returns email -> token."""
+    """Create the cast if missing, give everyone a fresh API token and the default notification
+    settings (another module, the API fuzzing among them, may have changed them); returns
+    email -> token."""
     tokens: dict[str, str] = {}
     with transaction(database_url) as session:
         for email, roles in ROLES.items():
@@ -43,4 +45,5 @@ def seed(database_url: str) -> dict[str, str]:
                 )
             else:
                 tokens[email] = users.rotate_token(session, user, by="tests", now=dt.datetime.now(dt.UTC))
+                users.set_listening(user, muted=[], daily_digest=False)
     return tokens

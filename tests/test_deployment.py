@@ -109,3 +109,19 @@ def test_slack_manifest_points_at_our_endpoints_with_the_scopes_we_use():
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True and "new" in command["usage_hint"]
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events") and events["bot_events"] == ["app_home_opened"]
+
+
+def test_the_image_installs_every_template_and_static_file():
+    """The image installs aims as a package (not from the source tree): every template, static
+    file and e-mail template must be in its package data, or a page fails only in production."""
+    import fnmatch
+    import tomllib
+
+    package_data = tomllib.loads((repo_root() / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = [f"{package}/{pattern}" for package, patterns in package_data.items() for pattern in patterns]
+    for folder in ("api/web/templates", "api/web/static", "notifications/email/templates", "aims/policy"):
+        for path in (repo_root() / folder).rglob("*"):
+            name = path.relative_to(repo_root()).as_posix()
+            if path.is_file() and "__pycache__" not in name and not name.endswith(".py"):
+                assert any(fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/")
+                           for pattern in shipped), f"{name} is not in pyproject's package-data"  # fmt: skip

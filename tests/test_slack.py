@@ -502,8 +502,11 @@ async def test_slacks_published_signature_vector(
 async def test_slash_commands(slack: Slack):
     uc = await new_case(slack)
     pending = (await slack.command("URISK", "pending")).json()
-    assert pending["response_type"] == "ephemeral"
-    assert uc in json.dumps(pending["blocks"]) and "aims_approve" in json.dumps(pending["blocks"])
+    assert pending["response_type"] == "ephemeral" and "aims_approve" in json.dumps(pending["blocks"])
+    waiting = (await slack.api.get(RISK, "/api/approvals/pending")).json()  # oldest first, as /aims pending
+    shown = [gate["use_case_id"] for gate in waiting][:15]
+    assert all(use_case in json.dumps(pending["blocks"]) for use_case in shown)
+    assert uc in shown or f"and {len(waiting) - 15} more" in json.dumps(pending["blocks"])
     status = (await slack.command("URISK", f"status {uc}")).json()
     assert "in_review" in status["text"] and "open gates: risk, security" in status["text"]
     by_name = (await slack.command("URISK", "status internal code")).json()
@@ -512,6 +515,22 @@ async def test_slash_commands(slack: Slack):
     assert (await slack.command("UAIMS", "stalled")).status_code == 200
     assert "/aims pending" in (await slack.command("URISK", "help")).json()["text"]
     assert "not an aims user" in (await slack.command("UNOBODY", "pending")).json()["text"]
+
+
+async def test_a_corrective_action_reaches_its_owner_in_slack(slack: Slack):
+    """Notices about the AIMS as a whole go through the same channel (issue 11): a direct message."""
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    raised = await slack.api.ok(RISK, "/api/nonconformities", {
+        "source": "audit_finding", "description": "Logs are kept 3 months, not 6",
+        "action": {"description": "Keep logs for 6 months", "owner": OWNER, "due_at": due}})  # fmt: skip
+
+    def told() -> dict[str, Any] | None:
+        return next((m for m in slack.fake.messages.get("DUOWNER", [])
+                     if f"Nonconformity {raised['number']}: a corrective action for you" in (m.get("text") or "")), None)  # fmt: skip
+
+    message = await eventually(told)
+    assert f"https://aims.example/nonconformities/{raised['number']}" in json.dumps(message["blocks"])
+    assert "Keep logs for 6 months" in json.dumps(message["blocks"])
 
 
 # ---------------------------------------------------------------- robustness
@@ -700,3 +719,4 @@ def test_the_recording_note_goes_above_the_buttons_of_that_gate_only():
     assert noted[-2]["block_id"] == f"aims_note:{gate.id}" and noted[-1]["block_id"] == f"aims_actions:{gate.id}"
     assert blocks.with_note(noted, gate.id, "again") is not None and len(blocks.with_note(noted, gate.id, "x")) == len(noted)
     assert blocks.with_note(prompt, "v1-review-risk", blocks.RECORDING) is None  # not this gate's prompt
+

@@ -119,25 +119,30 @@ async def test_an_approver_decides_from_the_app_home_and_the_worker_keeps_it_cur
     forged = await slack.signed("/slack/events", b'{"type":"event_callback"}', secret="wrong-secret-0123456789")
     assert forged.status_code == 401
 
+    slack.fake.homes.pop("URISK", None)
     uc = await new_case(slack)  # its assessment opens the risk gate: the worker refreshes the risk officer's Home
-    await eventually(lambda: uc in json.dumps(slack.fake.homes.get("URISK", {})))
+    await eventually(lambda: "URISK" in slack.fake.homes)
+    waiting = (await slack.api.get(RISK, "/api/approvals/pending")).json()  # oldest first, as the Home shows them
+    assert uc in [gate["use_case_id"] for gate in waiting]
     slack.fake.homes.pop("URISK")
     opened = {"type": "event_callback", "team_id": "T0FAKE", "event_id": "Ev1",
               "event": {"type": "app_home_opened", "user": "URISK", "tab": "home"}}  # fmt: skip
     assert (await slack.signed("/slack/events", json.dumps(opened).encode())).status_code == 200
     await slack.door.settle()
     home = slack.fake.homes["URISK"]
-    assert home["type"] == "home" and "Waiting for you" in text_of(home) and uc in text_of(home)
-    approve = next(
-        element for block in home["blocks"] if block["type"] == "actions" for element in block["elements"]
-        if element["action_id"] == "aims_approve" and uc in element.get("value", "")
-    )  # fmt: skip
+    assert home["type"] == "home" and f"Waiting for you ({len(waiting)})" in text_of(home)
+    assert waiting[0]["use_case_id"] in text_of(home)  # the oldest first
+    ours = next(gate for gate in waiting if gate["use_case_id"] == uc)
+    value = json.dumps({"u": uc, "g": ours["gate_id"], "v": ours["version"]}, separators=(",", ":"))
+    if uc in text_of(home):  # its button, as the Home shows it (other modules' gates may come first)
+        assert value in text_of(home).replace("\\", "")
+    slack.fake.homes.pop("URISK")
     click = {"type": "block_actions", "user": {"id": "URISK"}, "trigger_id": "t", "container": {"type": "view"},
-             "actions": [{"action_id": "aims_approve", "value": approve["value"], "action_ts": "1"}]}  # fmt: skip
+             "actions": [{"action_id": "aims_approve", "value": value, "action_ts": "1"}]}  # fmt: skip
     assert (await slack.interact(click)).status_code == 200
     state = await slack.state(uc)
-    assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["decided_by"] == RISK
-    assert uc not in json.dumps(slack.fake.homes["URISK"])  # republished after the click: nothing waits now
+    assert next(g for g in state["gates"] if g["id"] == ours["gate_id"])["decided_by"] == RISK
+    assert uc not in text_of(slack.fake.homes["URISK"])  # republished after the click: it waits no more
 
     stranger = {"type": "event_callback", "team_id": "T0FAKE",
                 "event": {"type": "app_home_opened", "user": "UNOBODY", "tab": "home"}}  # fmt: skip

@@ -27,7 +27,7 @@ def home_view(home: Home, public_url: str) -> View:
             ButtonElement(action_id=SlackAction.NEW_INTAKE, text="New use case", value="new", style="primary"),
             ButtonElement(action_id=SlackAction.OPEN, text="Open aims", url=f"{public_url}/"),
         ]),  # fmt: skip
-        HeaderBlock(text=f"Waiting for you ({len(home.waiting)})"),
+        HeaderBlock(text=f"Waiting for you ({home.waiting_total})"),
     ]
     for gate in home.waiting:
         due = f"due {gate.due_at[:16].replace('T', ' ')} UTC" + (" · *stalled*" if gate.stalled else "")
@@ -36,6 +36,9 @@ def home_view(home: Home, public_url: str) -> View:
         blocks.append(decision_buttons(gate.use_case_id, gate.gate_id, gate.version, f"{public_url}/use-cases/{gate.use_case_id}"))
     if not home.waiting:
         blocks.append(_line("Nothing is waiting for you. 🎉"))
+    elif home.waiting_total > len(home.waiting):
+        blocks.append(_context(f"…and {home.waiting_total - len(home.waiting)} more, newer ones: "
+                               f"<{public_url}/approvals|your approvals page>"))  # fmt: skip
     blocks += [DividerBlock(), HeaderBlock(text=f"Re-reviews you owe ({len(home.reviews)})")]
     blocks += [
         _line(f"<{public_url}/use-cases/{r.use_case_id}|{escape(r.name)}> · {escape(r.label)} · answer due {r.due_at[:10]}")

@@ -1,0 +1,32 @@
+"""What waits for one person, read from the register: the plain data a channel shows in a place
+of its own for each person (Slack's App Home). Used by the worker after deliveries and by the
+Slack door when the Home tab is opened."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from activities.channels import Home, HomeCase, HomeDraft, HomeGate, HomeReview
+from aims.persistence import drafts, queries
+from aims.persistence.models import User
+
+SHOWN = 15  # per list: a Home view holds at most 100 blocks
+
+
+def home_of(session: Session, user: User) -> Home:
+    gates = queries.gates_waiting_for(session, user.email, user.roles)
+    total, cases = queries.list_use_cases(session, queries.RegisterFilter(), involving=user.email, limit=SHOWN)
+    return Home(
+        waiting=[
+            HomeGate(use_case_id=g["use_case_id"], gate_id=g["gate_id"], version=g["version"], name=g["name"],
+                     aims_tier=g["aims_tier"], label=g["label"], due_at=g["due_at"], stalled=g["stalled"])  # fmt: skip
+            for g in gates[:SHOWN]
+        ],
+        use_cases=[HomeCase(id=c.id, name=c.name, status=c.status, aims_tier=c.aims_tier) for c in cases],
+        use_cases_total=total,
+        reviews=[
+            HomeReview(use_case_id=r["use_case_id"], name=r["name"], label=r["label"], due_at=r["due_at"])
+            for r in queries.reviews_owed(session, user.email)[:SHOWN]
+        ],
+        drafts=[HomeDraft(id=d.id, name=d.name or "(no name yet)") for d in drafts.of_owner(session, user.email)[:SHOWN]],
+    )

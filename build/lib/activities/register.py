@@ -1,0 +1,41 @@
+"""The register's activities: classify an intake under the current policy, record a transition.
+Both run as local activities of the use case workflow (fast, in the worker that runs it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from temporalio import activity
+
+from aims.domain.classification import classify, review_roles
+from aims.domain.messages import CLASSIFY_ACTIVITY, RECORD_ACTIVITY, ClassifyRequest, ClassifyResult, RecordRequest, RecordResult
+from aims.domain.policy import Policy
+from aims.domain.state import Routing
+from aims.persistence.db import write_transaction
+from aims.persistence.register import record_transition
+
+
+class RegisterActivities:
+    def __init__(self, database_url: str, policy: Policy, *, channels: list[str]):
+        self.database_url = database_url
+        self.policy = policy
+        # The channels configured (their names); with none, the inbox row is the delivery.
+        self.channels = channels
+
+    @activity.defn(name=CLASSIFY_ACTIVITY)
+    def classify_intake(self, request: ClassifyRequest) -> ClassifyResult:
+        classification = classify(request.intake, self.policy)
+        review, final = review_roles(classification, request.intake, self.policy)
+        return ClassifyResult(
+            classification=classification,
+            routing=Routing(review_roles=review, final_role=final),
+            timing=self.policy.timing(),
+        )
+
+    @activity.defn(name=RECORD_ACTIVITY)
+    def record_transition(self, request: RecordRequest) -> RecordResult:
+        with write_transaction(self.database_url) as session:
+            recorded = record_transition(
+                session, request.state, request.transition, dt.datetime.now(dt.UTC), channels=self.channels
+            )
+        return RecordResult(written=recorded.written, deliveries=recorded.deliveries)

@@ -1,0 +1,34 @@
+"""One error type for the service layer; the HTTP layer turns it into a status and a message."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ErrorCode = Literal["unauthorized", "forbidden", "not_found", "conflict", "invalid", "unavailable"]
+
+STATUS: dict[str, int] = {
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "invalid": 422,
+    "unavailable": 503,
+}
+
+
+class ServiceError(Exception):
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+    def body(self) -> dict[str, object]:
+        detail: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.field:
+            detail["field"] = self.field
+        return {"detail": detail}

@@ -1,0 +1,148 @@
+"""Commands to the workflows: start a use case with its intake, send it an action, change the
+Statement of Applicability, and turn refusals into the API's errors. Reads never come here:
+they go to the register."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from aims.domain.commands import Command
+from aims.domain.intake import Intake
+from aims.domain.messages import (
+    ACT_UPDATE,
+    NC_ACT_UPDATE,
+    NC_OPEN_UPDATE,
+    NC_WORKFLOW_TYPE,
+    SOA_WORKFLOW_ID,
+    SOA_WORKFLOW_TYPE,
+    SYNC_UPDATE,
+    WORKFLOW_TYPE,
+    Ack,
+    UseCaseInput,
+    nonconformity_workflow_id,
+    workflow_id,
+)
+from aims.domain.nonconformity import NcAck, NcCommand, NcInput
+from aims.domain.soa import DecideSoa, ProposeSoa, SoaAck, SoaInput
+from aims.application.errors import ServiceError
+
+_REFUSAL_CODES = {"forbidden", "conflict", "invalid", "not_found"}
+T = TypeVar("T")
+
+
+def request_id(kind: str, use_case_id: str, caller: str, idempotency_key: str | None) -> str:
+    """The Update id: derived from the caller's Idempotency-Key (a retry decides once), else unique."""
+    if idempotency_key is None:
+        return f"{kind}:{uuid.uuid4()}"
+    digest = hashlib.sha256(f"{caller}\n{use_case_id}\n{idempotency_key}".encode()).hexdigest()[:32]
+    return f"{kind}:{digest}"
+
+
+def use_case_id_for(caller: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aims:intake:{caller}:{idempotency_key}"))
+
+
+class UseCaseGateway:
+    def __init__(self, client: Client, task_queue: str, timeout_seconds: float = 10.0):
+        self.client = client
+        self.task_queue = task_queue
+        self.timeout = timedelta(seconds=timeout_seconds)
+
+    async def start(self, use_case_id: str, requester: str, intake: Intake) -> Ack:
+        """Start the use case's workflow and wait until its intake is in the register (one round trip)."""
+        start = WithStartWorkflowOperation(
+            WORKFLOW_TYPE,
+            UseCaseInput(use_case_id=use_case_id, requester=requester, intake=intake),
+            id=workflow_id(use_case_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                SYNC_UPDATE, start_workflow_operation=start, id=f"created:{use_case_id}", result_type=Ack,
+                rpc_timeout=self.timeout,
+            )  # fmt: skip
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, "the intake") from None
+
+    async def send(self, use_case_id: str, command: Command, update_id: str) -> Ack:
+        handle = self.client.get_workflow_handle(workflow_id(use_case_id))
+        try:
+            return await handle.execute_update(
+                ACT_UPDATE, command, id=update_id, result_type=Ack, rpc_timeout=self.timeout
+            )
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, command.kind.replace("_", " ")) from None
+
+
+    async def soa(self, update: str, command: ProposeSoa | DecideSoa, update_id: str) -> SoaAck:
+        """An Update to the Statement of Applicability's workflow (started on first use)."""
+        return await self._start_and_update(
+            SOA_WORKFLOW_TYPE, SOA_WORKFLOW_ID, SoaInput(), update, command, update_id, SoaAck,
+            "the Statement of Applicability change",
+        )  # fmt: skip
+
+    async def open_nonconformity(self, number: int) -> NcAck:
+        """Start the nonconformity's workflow and wait until it is open in the register."""
+        return await self._start_and_update(
+            NC_WORKFLOW_TYPE, nonconformity_workflow_id(number), NcInput(number=number), NC_OPEN_UPDATE, None,
+            f"opened:{number}", NcAck, "the nonconformity",
+        )  # fmt: skip
+
+    async def act_on_nonconformity(self, number: int, command: NcCommand, update_id: str) -> NcAck:
+        handle = self.client.get_workflow_handle(nonconformity_workflow_id(number))
+        try:
+            return await handle.execute_update(NC_ACT_UPDATE, command, id=update_id, result_type=NcAck,
+                                               rpc_timeout=self.timeout)  # fmt: skip
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, "the change", ended=f"nonconformity {number} is closed") from None
+
+    async def _start_and_update(
+        self, workflow_type: str, workflow_id: str, params: Any, update: str, arg: Any, update_id: str,
+        result_type: type[T], what: str,
+    ) -> T:  # fmt: skip
+        start = WithStartWorkflowOperation(
+            workflow_type, params, id=workflow_id, task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )  # fmt: skip
+        try:
+            return await self.client.execute_update_with_start_workflow(
+                update, *([] if arg is None else [arg]), start_workflow_operation=start, id=update_id,
+                result_type=result_type, rpc_timeout=self.timeout,
+            )  # fmt: skip
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            raise _mapped(error, what) from None
+
+
+def _mapped(
+    error: Exception, what: str, ended: str = "this use case's lifecycle has ended; it accepts no changes"
+) -> ServiceError:
+    if isinstance(error, WorkflowUpdateFailedError):
+        cause = error.cause
+        if isinstance(cause, ApplicationError) and cause.type in _REFUSAL_CODES:
+            return ServiceError(cause.type, cause.message)  # type: ignore[arg-type]
+        return ServiceError("unavailable", f"{what} could not be applied; try again with the same Idempotency-Key")
+    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return ServiceError(
+            "unavailable", f"{what} was accepted but is still being processed; repeat it with the same Idempotency-Key"
+        )
+    assert isinstance(error, RPCError)
+    if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS):
+        return ServiceError("conflict", ended)
+    return ServiceError("unavailable", "the workflow service is unavailable; try again shortly")

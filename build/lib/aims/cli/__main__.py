@@ -1,0 +1,5 @@
+import sys
+
+from aims.cli import main
+
+sys.exit(main())

@@ -1,0 +1,143 @@
+"""Wiring a worker: the workflows, their activities and the notification channel."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import start_http_server
+from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleSpec
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.channels import Channel
+from activities.checkpoint import CheckpointActivities
+from activities.delivery import DeliveryActivities
+from activities.digest import DigestActivities
+from activities.management_review import ManagementReviewActivities
+from activities.nonconformity import NonconformityActivities
+from activities.register import RegisterActivities
+from activities.soa import SoaActivities
+from aims.connection import connect
+from aims.domain.messages import (
+    CHECKPOINT_SCHEDULE_ID,
+    CHECKPOINT_WORKFLOW_TYPE,
+    DIGEST_SCHEDULE_ID,
+    DIGEST_WORKFLOW_TYPE,
+    MANAGEMENT_REVIEW_SCHEDULE_ID,
+    MANAGEMENT_REVIEW_WORKFLOW_TYPE,
+)
+from aims.domain.policy import Policy
+from aims.settings import Settings, current_policy
+from workflows.registry import WORKFLOWS
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # The domain is pure and deterministic; pass it through instead of re-importing it per run.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("aims.domain", "pydantic", "opentelemetry")
+    )
+
+
+def channels_for(settings: Settings) -> list[Channel]:
+    """The notification channels configured; with none, the inbox (GET /api/notifications) is all."""
+    channels: list[Channel] = []
+    if settings.slack_enabled:
+        from notifications.slack.channel import SlackChannel
+
+        channels.append(SlackChannel(settings))
+    if settings.smtp is not None:
+        from notifications.email.channel import EmailChannel
+
+        channels.append(EmailChannel(settings.smtp, settings.public_url))
+    return channels
+
+
+def use_case_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    database_url: str,
+    policy: Policy,
+    channels: Sequence[Channel] = (),
+    public_url: str = "http://127.0.0.1:8000",
+    signing_key_file: Path | None = None,
+    max_threads: int = 16,
+    max_outside_work: int = 4,
+) -> Worker:
+    """The worker for every aims workflow and activity (checkpoints need the signing key)."""
+    names = [channel.name for channel in channels]
+    register = RegisterActivities(database_url, policy, channels=names)
+    delivery = DeliveryActivities(database_url, channels, public_url)
+    digest = DigestActivities(database_url, channels, public_url)
+    statement = SoaActivities(database_url, policy, names)
+    corrective = NonconformityActivities(database_url, policy, names)
+    reviews = ManagementReviewActivities(database_url, names)
+    activities: list[Any] = [
+        register.classify_intake, register.record_transition, delivery.deliver_notices, digest.post_digest,
+        statement.record_proposal, statement.record_decision, statement.record_escalation,
+        corrective.record_open, corrective.record_change, corrective.record_escalation,
+        reviews.schedule_management_review,
+    ]  # fmt: skip
+    if signing_key_file is not None:
+        activities.append(CheckpointActivities(database_url, signing_key_file).sign_checkpoint)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        activity_executor=ThreadPoolExecutor(max_threads),
+        # Regular activities talk to the outside (channels, digests) and nobody waits on them: a
+        # few at a time, so a burst of decisions leaves the GIL to the Updates people wait on.
+        max_concurrent_activities=max_outside_work,
+        max_concurrent_local_activities=max_threads,
+        workflow_runner=workflow_runner(),
+    )
+
+
+async def ensure_schedule(
+    client: Client, schedule_id: str, workflow_type: str, cron: str, task_queue: str, *, run_now: bool = False
+) -> None:
+    """Create a Schedule once (running it at once when `run_now`); an existing one (maybe edited
+    in the UI) is kept."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(workflow_type, id=schedule_id, task_queue=task_queue),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule, trigger_immediately=run_now)
+    except ScheduleAlreadyRunningError:
+        pass
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    if settings.metrics_port:  # a worker process has no web server of its own
+        start_http_server(settings.metrics_port, addr=settings.metrics_address)
+    client = await connect(settings)
+    channels = channels_for(settings)
+    if channels:
+        await ensure_schedule(client, DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE, settings.digest_cron, settings.task_queue)
+    await ensure_schedule(
+        client, MANAGEMENT_REVIEW_SCHEDULE_ID, MANAGEMENT_REVIEW_WORKFLOW_TYPE, settings.management_review_cron,
+        settings.task_queue,
+    )  # fmt: skip
+    # A new installation gets its first checkpoint now, not at the next scheduled time.
+    await ensure_schedule(
+        client, CHECKPOINT_SCHEDULE_ID, CHECKPOINT_WORKFLOW_TYPE, settings.checkpoint_cron, settings.task_queue,
+        run_now=True,
+    )  # fmt: skip
+    worker = use_case_worker(
+        client,
+        task_queue=settings.task_queue,
+        database_url=settings.database_url,
+        policy=current_policy(),
+        channels=channels,
+        public_url=settings.public_url,
+        signing_key_file=settings.signing_key_file,
+    )
+    async with worker:
+        print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)
+        await stop.wait()

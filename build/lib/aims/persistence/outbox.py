@@ -1,0 +1,134 @@
+"""The inbox and the outbox: one notification per notice and recipient, written in the
+transaction of the change that caused it, and one delivery per notification and channel the
+recipient listens on (held for their daily digest if they chose one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from aims.domain.state import Notice
+from aims.persistence import users
+from aims.persistence.models import Delivery, Gate, Notification
+
+# The recipient of a notice for the organisation's governance channel.
+ORGANISATION = ""
+
+
+def store(
+    session: Session, topic: str, notices: Sequence[Notice], now: dt.datetime, channels: Sequence[str],
+    *, use_case_id: str | None = None,
+) -> int:  # fmt: skip
+    """Write each notice to its recipients' inboxes and queue a delivery on every channel each
+    recipient listens on; returns how many deliveries wait to be sent now (held ones and the
+    inbox, when no channel is configured, wait for nobody)."""
+    if not notices:
+        return 0
+    holders = users.holders_of(session, {role for notice in notices for role in notice.to_roles})
+    named = {email for notice in notices for email in notice.to_emails}
+    everyone = {email for emails in holders.values() for email in emails} | named
+    listening = users.listening(session, everyone)
+    rows, immediate = [], 0
+    for notice in notices:
+        recipients = {email for role in notice.to_roles for email in holders.get(role, ())}
+        recipients |= {users.normalise_email(email) for email in notice.to_emails}
+        recipients = (recipients & listening.keys()) - set(notice.exclude)
+        if notice.broadcast and channels:
+            recipients.add(ORGANISATION)
+        for email in sorted(recipients):
+            person = listening.get(email)
+            deliveries = [
+                Delivery(channel=channel, created_at=now, digest=bool(person and person.daily_digest))
+                for channel in channels
+                if person is None or channel not in person.muted
+            ]
+            immediate += sum(not delivery.digest for delivery in deliveries)
+            rows.append(
+                Notification(
+                    topic=topic, use_case_id=use_case_id, key=notice.key, kind=notice.kind, recipient=email,
+                    subject=notice.subject, gate_id=notice.gate_id, data=notice.data, created_at=now,
+                    deliveries=deliveries,
+                )  # fmt: skip
+            )
+    session.add_all(rows)
+    return immediate
+
+
+def _unsent() -> Select[tuple[Delivery]]:
+    return (
+        select(Delivery)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(Delivery.delivered_at.is_(None), Delivery.error.is_(None))
+    )
+
+
+def pending(session: Session, topic: str, keys: Sequence[str] | None) -> Sequence[Delivery]:
+    """Deliveries to send now: of the given notice keys, or all of the topic (a sweep); not
+    those held for a digest."""
+    query = _unsent().where(Notification.topic == topic, Delivery.digest.is_(False))
+    if keys is not None:
+        query = query.where(Notification.key.in_(list(keys)))
+    return session.scalars(query.order_by(Delivery.id)).all()
+
+
+def held_for_digests(session: Session) -> Sequence[Delivery]:
+    """Every delivery waiting for its recipient's daily digest, oldest first."""
+    return session.scalars(_unsent().where(Delivery.digest.is_(True)).order_by(Delivery.id)).all()
+
+
+def prompts_to_finalize(session: Session, use_case_id: str) -> Sequence[Delivery]:
+    """Prompts sent for gates that are no longer open: they still ask, and must show the outcome."""
+    query = (
+        select(Delivery)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Gate, (Gate.use_case_id == Notification.use_case_id) & (Gate.gate_id == Notification.gate_id))
+        .where(
+            Notification.use_case_id == use_case_id,
+            Notification.kind == "gate_request",
+            Delivery.reference.is_not(None),
+            Delivery.finalized_at.is_(None),
+            Gate.state != "open",
+        )
+    )
+    return session.scalars(query).all()
+
+
+def _prompt(use_case_id: str, gate_id: str, channel: str, reference: str) -> Select[tuple[Delivery]]:
+    return (
+        select(Delivery)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(
+            Notification.use_case_id == use_case_id,
+            Notification.gate_id == gate_id,
+            Notification.kind == "gate_request",
+            Delivery.channel == channel,
+            Delivery.reference == reference,
+        )
+    )
+
+
+def mark_finalized(
+    session: Session, use_case_id: str, gate_id: str, channel: str, reference: str, now: dt.datetime
+) -> None:
+    """The prompt shows its outcome (rewritten where it was clicked): the delivery activity skips it."""
+    prompt = session.scalar(_prompt(use_case_id, gate_id, channel, reference))
+    if prompt is not None and prompt.finalized_at is None:
+        prompt.finalized_at = now
+
+
+def prompt_reference(session: Session, use_case_id: str, gate_id: str, recipient: str, channel: str) -> str | None:
+    """Where a person's prompt for a gate is on a channel (a reminder goes in its thread)."""
+    return session.scalar(
+        select(Delivery.reference)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(
+            Notification.use_case_id == use_case_id,
+            Notification.gate_id == gate_id,
+            Notification.kind == "gate_request",
+            Notification.recipient == recipient,
+            Delivery.channel == channel,
+        )
+    )

@@ -1,0 +1,249 @@
+"""Users, their roles, API tokens and web sessions: accounts with a lifecycle.
+
+A token is stored only as a hash; it may expire; it can be revoked or rotated. A deactivated
+user (a leaver) signs in nowhere, is prompted for nothing and decides nothing. Every change to
+a user, a role or a token is appended to the `system` audit chain with who made it. Web
+sessions are rows: signing out, a revoked or rotated token and deactivation end them.
+Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aims.domain.durations import Duration
+from aims.persistence import chains
+from aims.persistence.models import User, UserRole, WebSession
+
+SESSION_LIFETIME = dt.timedelta(hours=12)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+# ------------------------------------------------------------ changes (each one audited)
+
+
+def add_user(
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    roles: Sequence[str],
+    slack_user_id: str | None,
+    now: dt.datetime,
+    by: str,
+    expires: Duration | None = None,
+) -> tuple[User, str]:
+    """Create a user; returns it with its API token, which is stored only as a hash."""
+    user = User(email=normalise_email(email), name=name.strip(), slack_user_id=slack_user_id, created_at=now)
+    _set_role_rows(user, roles)
+    token = _new_token(user, now, expires)
+    session.add(user)
+    session.flush()
+    _record(session, "user_added", by, now, user, roles=user.roles, slack_user_id=slack_user_id,
+            token_expires_at=_iso(user.token_expires_at))  # fmt: skip
+    return user, token
+
+
+def set_roles(session: Session, user: User, roles: Iterable[str], *, by: str, now: dt.datetime) -> None:
+    """Everyone is a requester; the other roles are as given."""
+    before = user.roles
+    _set_role_rows(user, roles)
+    session.flush()
+    _record(session, "roles_set", by, now, user, roles_before=before, roles=user.roles)
+
+
+def rotate_token(session: Session, user: User, *, by: str, now: dt.datetime, expires: Duration | None = None) -> str:
+    """A new API token; the old one stops working and the user's web sessions end."""
+    token = _new_token(user, now, expires)
+    _end_sessions(session, user, now)
+    _record(session, "token_rotated", by, now, user, token_expires_at=_iso(user.token_expires_at))
+    return token
+
+
+def revoke_token(session: Session, user: User, *, by: str, now: dt.datetime) -> None:
+    """No token works any more (until one is rotated in); the user's web sessions end."""
+    _new_token(user, now, None)  # a token nobody was given
+    user.token_expires_at = now
+    _end_sessions(session, user, now)
+    _record(session, "token_revoked", by, now, user)
+
+
+def deactivate(session: Session, user: User, *, by: str, now: dt.datetime) -> None:
+    """A leaver: no token, no session, no prompt, no decision. Their history stays."""
+    user.active = False
+    user.deactivated_at = now
+    _new_token(user, now, None)
+    user.token_expires_at = now
+    _end_sessions(session, user, now)
+    _record(session, "user_deactivated", by, now, user)
+
+
+def bind_slack_id(session: Session, user: User, slack_user_id: str, *, by: str, now: dt.datetime) -> None:
+    user.slack_user_id = slack_user_id
+    _record(session, "slack_id_bound", by, now, user, slack_user_id=slack_user_id)
+
+
+class RoleError(ValueError):
+    pass
+
+
+def _set_role_rows(user: User, roles: Iterable[str]) -> None:
+    """Everyone is a requester, except an auditor: that account reads everything and does nothing."""
+    wanted = sorted(set(roles) | {"requester"})
+    if "auditor" in wanted:
+        if set(wanted) - {"auditor", "requester"}:
+            raise RoleError("an auditor account holds no other role (it reads everything and acts on nothing)")
+        wanted = ["auditor"]
+    user.role_rows = [row for row in user.role_rows if row.role in wanted] + [
+        UserRole(role=role) for role in wanted if role not in user.roles
+    ]
+
+
+def _new_token(user: User, now: dt.datetime, expires: Duration | None) -> str:
+    token = "aims_" + secrets.token_urlsafe(32)
+    user.token_hash = hash_token(token)
+    user.token_expires_at = expires.after(now) if expires else None
+    return token
+
+
+def _record(session: Session, kind: str, by: str, now: dt.datetime, user: User, **data: Any) -> None:
+    event = chains.NewEvent(type=kind, actor=by, at=now, version=0, data={"email": user.email, **data})
+    chains.append(session, chains.SYSTEM_CHAIN, [event], now)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# ------------------------------------------------------------ who is asking
+
+
+def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
+    """The active user whose unexpired API token this is."""
+    user = session.scalar(select(User).where(User.token_hash == hash_token(token), User.active.is_(True)))
+    if user is None or (user.token_expires_at is not None and user.token_expires_at <= now):
+        return None
+    return user
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    """Any user, active or not (administration)."""
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def active_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email), User.active.is_(True)))
+
+
+def user_by_slack_id(session: Session, slack_user_id: str) -> User | None:
+    return session.scalar(select(User).where(User.slack_user_id == slack_user_id, User.active.is_(True)))
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.scalars(select(User).order_by(User.email)).all()
+
+
+def holders_of(session: Session, roles: Iterable[str]) -> dict[str, set[str]]:
+    """role -> the e-mails of the active users who hold it, in one query."""
+    wanted = list(set(roles))
+    holders: dict[str, set[str]] = {role: set() for role in wanted}
+    if wanted:
+        query = (
+            select(UserRole.role, User.email)
+            .join(User, UserRole.user_id == User.id)
+            .where(UserRole.role.in_(wanted), User.active.is_(True))
+        )
+        for role, email in session.execute(query):
+            holders[role].add(email)
+    return holders
+
+
+@dataclass(frozen=True)
+class Listening:
+    """How an active person hears from aims: the channels they muted, and whether notices
+    wait for their daily digest."""
+
+    muted: frozenset[str]
+    daily_digest: bool
+
+
+def listening(session: Session, emails: Iterable[str]) -> dict[str, Listening]:
+    """Those of `emails` that belong to active users, with their notification settings."""
+    wanted = list({normalise_email(email) for email in emails})
+    if not wanted:
+        return {}
+    query = select(User.email, User.muted_channels, User.daily_digest).where(
+        User.email.in_(wanted), User.active.is_(True)
+    )
+    return {email: Listening(frozenset(muted or ()), bool(digest)) for email, muted, digest in session.execute(query)}
+
+
+def set_listening(user: User, *, muted: Iterable[str], daily_digest: bool) -> None:
+    user.muted_channels = sorted(set(muted))
+    user.daily_digest = daily_digest
+
+
+def known_emails(session: Session, emails: Iterable[str]) -> set[str]:
+    """Those of `emails` that belong to active users."""
+    wanted = list({normalise_email(email) for email in emails})
+    if not wanted:
+        return set()
+    return set(session.scalars(select(User.email).where(User.email.in_(wanted), User.active.is_(True))))
+
+
+def inactive_emails(session: Session, emails: Iterable[str]) -> set[str]:
+    wanted = list({normalise_email(email) for email in emails})
+    if not wanted:
+        return set()
+    return set(session.scalars(select(User.email).where(User.email.in_(wanted), User.active.is_(False))))
+
+
+# ------------------------------------------------------------ web sessions
+
+
+def start_session(session: Session, user: User, now: dt.datetime) -> str:
+    """A new web session; returns the cookie's value (only its hash is stored)."""
+    cookie = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(id_hash=hash_token(cookie), user_id=user.id, csrf=secrets.token_urlsafe(24), created_at=now,
+                   expires_at=now + SESSION_LIFETIME)  # fmt: skip
+    )
+    return cookie
+
+
+def session_of(session: Session, cookie: str, now: dt.datetime) -> tuple[User, str] | None:
+    """The active user of a live session, with its CSRF token."""
+    row = session.get(WebSession, hash_token(cookie))
+    if row is None or row.ended_at is not None or row.expires_at <= now:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    return user, row.csrf
+
+
+def end_session(session: Session, cookie: str, now: dt.datetime) -> None:
+    row = session.get(WebSession, hash_token(cookie))
+    if row is not None and row.ended_at is None:
+        row.ended_at = now
+
+
+def _end_sessions(session: Session, user: User, now: dt.datetime) -> None:
+    session.execute(
+        update(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None)).values(ended_at=now)
+    )

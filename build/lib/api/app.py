@@ -1,0 +1,140 @@
+"""The FastAPI application: REST API under /api, web pages, Slack, OpenAPI at /docs, /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from temporalio.client import Client
+
+from aims.connection import connect
+from aims.domain.bounds import BODY_MAX_BYTES
+from aims.persistence.db import session_factory
+from aims.settings import Settings, check_proxy_settings, current_policy
+from aims.application.errors import ServiceError
+from aims.application.gateway import UseCaseGateway
+from api.headers import SecurityHeaders
+from api.limits import BodyLimit
+from api.proxy import TrustedProxies
+from api.telemetry import RequestTelemetry, metrics_response
+from api.routes import actions, approvals, codec, evidence, nonconformities, reports, soa, use_cases
+from api.web import pages
+from api.web.auth import SignInRequired
+from api.web.render import STATIC_DIR, render
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="aims",
+        version="0.2.0",
+        description=(
+            "Durable workflow and approval engine for an ISO/IEC 42001 AI management system. "
+            f"Request bodies are limited to {BODY_MAX_BYTES:,} bytes (413 above)."
+        ),
+    )
+    app.state.settings = settings
+    app.state.policy = current_policy()
+    app.state.gateway = _lazy_gateway(settings, client)
+    check_proxy_settings(settings)
+    app.add_middleware(BodyLimit, max_bytes=BODY_MAX_BYTES)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestTelemetry)
+    app.add_middleware(TrustedProxies, proxies=settings.trusted_proxies)  # outermost: runs first
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(_: Request, __: SignInRequired) -> RedirectResponse:
+        return RedirectResponse("/sign-in", status_code=303)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, error: ServiceError) -> Response:
+        if not request.url.path.startswith(("/api/", "/slack/", "/codec/")):
+            return render(request, "error.html", None, status_code=error.status, error=error.message)
+        headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        # The reason and an id to quote; the details go to the log under that id, never to the client.
+        error_id = uuid.uuid4().hex[:12]
+        log.error("error %s on %s %s", error_id, request.method, request.url.path, exc_info=error)
+        message = f"something went wrong on our side (error id {error_id}; quote it when you report this)"
+        if not request.url.path.startswith(("/api/", "/slack/", "/codec/")):
+            return render(request, "error.html", None, status_code=500, error=message)
+        return JSONResponse({"detail": {"error": "internal", "message": message, "error_id": error_id}}, 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
+        # Name the field; never echo the input back (it may be large or sensitive).
+        detail = [
+            {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()[:20]
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        checks: dict[str, Any] = {"database": "ok", "temporal": "ok"}
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_ping_database, settings.database_url), timeout=3)
+        except Exception as error:  # noqa: BLE001 - a health check reports, it does not raise
+            checks["database"] = f"unavailable: {type(error).__name__}"
+        try:
+            gateway = await asyncio.wait_for(app.state.gateway(), timeout=3)
+            await asyncio.wait_for(gateway.client.service_client.check_health(), timeout=3)
+        except Exception as error:  # noqa: BLE001
+            checks["temporal"] = f"unavailable: {type(error).__name__}"
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus: request latency by route, and this process's Temporal client (and worker) metrics."""
+        return metrics_response()
+
+    app.include_router(use_cases.router)
+    app.include_router(actions.router)
+    app.include_router(approvals.router)
+    app.include_router(codec.router)
+    app.include_router(evidence.router)
+    app.include_router(soa.router)
+    app.include_router(nonconformities.router)
+    app.include_router(reports.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.slack_enabled:
+        from notifications.slack import endpoints
+        from notifications.slack.door import SlackDoor
+
+        app.state.slack = SlackDoor(settings, app.state.policy, app.state.gateway)
+        app.include_router(endpoints.router)
+    return app
+
+
+def _ping_database(url: str) -> None:
+    with session_factory(url)() as session:
+        session.execute(text("SELECT 1"))
+
+
+def _lazy_gateway(settings: Settings, client: Client | None) -> Callable[[], Awaitable[UseCaseGateway]]:
+    """Connect to Temporal on first use, so the API starts (and reads work) while it is down."""
+    cached: list[UseCaseGateway] = []
+    lock = asyncio.Lock()
+
+    async def get() -> UseCaseGateway:
+        async with lock:
+            if not cached:
+                connected = client or await connect(settings)
+                cached.append(UseCaseGateway(connected, settings.task_queue))
+            return cached[0]
+
+    return get

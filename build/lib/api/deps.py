@@ -1,0 +1,58 @@
+"""FastAPI dependencies, as `Annotated` aliases the routes declare by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from aims.persistence import users
+from aims.persistence.db import transaction
+from aims.persistence.models import User
+from aims.application.errors import ServiceError
+from aims.application.service import UseCaseService
+
+bearer = HTTPBearer(auto_error=False, description="The API token printed by `aims users add`")
+
+
+def get_current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User:
+    """The user behind the bearer token, with their roles (its own short unit of work)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ServiceError("unauthorized", "send Authorization: Bearer <token> (from `aims users add`)")
+    with transaction(request.app.state.settings.database_url) as session:
+        user = users.authenticate(session, credentials.credentials, dt.datetime.now(dt.UTC))
+    if user is None:
+        raise ServiceError("unauthorized", "unknown, expired or revoked API token, or a deactivated user")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def service_for(request: Request, user: User) -> UseCaseService:
+    state = request.app.state
+    return UseCaseService(
+        database_url=state.settings.database_url, user=user, policy=state.policy, gateway=state.gateway
+    )
+
+
+def get_service(request: Request, user: CurrentUser) -> UseCaseService:
+    return service_for(request, user)
+
+
+ServiceDep = Annotated[UseCaseService, Depends(get_service)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]{1,200}$",
+        description="Repeat a request safely: it takes effect once",
+    ),
+]  # fmt: skip
+UseCaseId = Annotated[str, Path(max_length=36, pattern=r"^[A-Za-z0-9-]{1,36}$", description="The use case's id")]
+GateId = Annotated[
+    str, Path(max_length=80, pattern=r"^[A-Za-z0-9_-]{1,80}$", description="The gate's id, e.g. v1-review-risk")
+]

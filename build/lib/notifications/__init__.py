@@ -1,0 +1,1 @@
+"""Notification channels: one package each (slack/; email/), implementing activities.channels.Channel."""

@@ -1,0 +1,63 @@
+"""The App Home tab: what waits for the person (gates with buttons), their use cases, the
+re-reviews they owe and their drafts, with a button to start a new use case. Published when
+they open it, after each change they make here, and by the worker after their notices."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from activities.channels import Home
+from notifications.slack.blocks import SlackAction, decision_buttons, escape
+
+
+def home_view(home: Home, public_url: str) -> View:
+    blocks: list[Block] = [
+        HeaderBlock(text="aims: your AI use cases"),
+        ActionsBlock(block_id="aims_home_actions", elements=[
+            ButtonElement(action_id=SlackAction.NEW_INTAKE, text="New use case", value="new", style="primary"),
+            ButtonElement(action_id=SlackAction.OPEN, text="Open aims", url=f"{public_url}/"),
+        ]),  # fmt: skip
+        HeaderBlock(text=f"Waiting for you ({len(home.waiting)})"),
+    ]
+    for gate in home.waiting:
+        due = f"due {gate.due_at[:16].replace('T', ' ')} UTC" + (" · *stalled*" if gate.stalled else "")
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=f"*{escape(gate.name)}* · {gate.aims_tier} · {escape(gate.label)} · {due}")))  # fmt: skip
+        blocks.append(decision_buttons(gate.use_case_id, gate.gate_id, gate.version, f"{public_url}/use-cases/{gate.use_case_id}"))
+    if not home.waiting:
+        blocks.append(_line("Nothing is waiting for you. 🎉"))
+    blocks += [DividerBlock(), HeaderBlock(text=f"Re-reviews you owe ({len(home.reviews)})")]
+    blocks += [
+        _line(f"<{public_url}/use-cases/{r.use_case_id}|{escape(r.name)}> · {escape(r.label)} · answer due {r.due_at[:10]}")
+        for r in home.reviews
+    ] or [_line("None.")]
+    blocks += [DividerBlock(), HeaderBlock(text=f"Your use cases ({home.use_cases_total})")]
+    blocks += [
+        _line(f"<{public_url}/use-cases/{c.id}|{escape(c.name)}> · {c.status.replace('_', ' ')} · {c.aims_tier}")
+        for c in home.use_cases
+    ] or [_line("You have not submitted or own any use case yet.")]
+    if home.use_cases_total > len(home.use_cases):
+        blocks.append(_context(f"…and {home.use_cases_total - len(home.use_cases)} more on <{public_url}/|your dashboard>"))
+    if home.drafts:
+        blocks += [DividerBlock(), HeaderBlock(text=f"Your drafts ({len(home.drafts)})")]
+        blocks += [_line(f"<{public_url}/use-cases/new?draft={d.id}|{escape(d.name)}> · finish it on the web")
+                   for d in home.drafts]  # fmt: skip
+    return View(type="home", blocks=blocks[:100])
+
+
+def _line(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text)])
