@@ -223,7 +223,7 @@ async def test_the_intake_in_steps_keeps_every_answer_and_submits(web: Web):
         assert done.status_code == 303 and done.headers["location"].endswith("?msg=Submitted")
         detail = await browser.get(done.headers["location"])
         assert name in detail.text and "assessment" in detail.text
-        assert "Your drafts" not in (await browser.get("/")).text  # submitted: the draft is gone
+        assert f"draft={draft_of(review)}" not in (await browser.get("/")).text  # submitted: the draft is gone
         gone = await browser.get(review_url)
         assert gone.status_code == 404
 
