@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from aims.domain import wording
+from aims.domain.bounds import LIST_MAX, TEXT_MAX
 from aims.domain.intake import THIRD_PARTY_METHODS, Intake
 
 YNU = ["yes", "no", "unsure"]
@@ -127,7 +128,9 @@ def merge(values: dict[str, list[str]], section: Section, submitted: dict[str, l
     """The answers with this step's replaced by what was submitted (an unticked box is an answer too)."""
     names = {field.name for field in section.fields}
     kept = {key: value for key, value in values.items() if key not in names}
-    return kept | {name: [v for v in submitted.get(name, []) if v.strip()] for name in names}
+    # A draft keeps at most what a field may hold (the form's own limits), whatever is posted.
+    given = {name: [v[:TEXT_MAX] for v in submitted.get(name, []) if v.strip()][:LIST_MAX] for name in names}
+    return kept | given
 
 
 def shown(field: Field, values: dict[str, list[str]]) -> str:
