@@ -3,8 +3,11 @@ that closed (a regular, retried activity: it talks to the outside)."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +31,9 @@ from aims.persistence.db import transaction
 from aims.persistence.models import Delivery as DeliveryRow
 from aims.persistence.models import User
 
+log = logging.getLogger(__name__)
+HOME_REFRESH_SECONDS = 1.0
+
 # What each kind of notice may offer; the rest are for information.
 OFFERS = {"gate_request": ["decide", "open"], "gate_reminder": ["decide", "open"]}
 
@@ -37,6 +43,8 @@ class DeliveryActivities:
         self.database_url = database_url
         self.channels = {channel.name: channel for channel in channels}
         self.public_url = public_url
+        # A person's Home is shown again once for a burst of their notices, not once each.
+        self._homes = Coalesced(HOME_REFRESH_SECONDS, self._refresh)
 
     @activity.defn(name=DELIVER_ACTIVITY)
     def deliver_notices(self, request: DeliverRequest) -> int:
@@ -54,23 +62,24 @@ class DeliveryActivities:
                     concerned.add((channel, delivery.recipient.email))
         if request.use_case_id:
             concerned |= self._finalize(request.use_case_id)
-        self._refresh(concerned)
+        for key in concerned:
+            self._homes.request(key)
         return sent
 
-    def _refresh(self, concerned: set[tuple[str, str]]) -> None:
+    def _refresh(self, key: tuple[str, str]) -> None:
         """Best effort: a Home that could not be refreshed is refreshed when it is next opened."""
-        for channel_name, email in sorted(concerned):
-            channel = self.channels.get(channel_name)
-            try:
-                with transaction(self.database_url) as session:
-                    user = session.scalar(select(User).where(User.email == email, User.active.is_(True)))
-                    if channel is None or user is None:
-                        continue
-                    recipient = Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id)
-                    home = home_of(session, user)
-                channel.refresh(recipient, home)
-            except Exception as error:  # noqa: BLE001 - the deliveries are done; this is a courtesy
-                activity.logger.info("%s could not show %s what waits for them: %s", channel_name, email, error)
+        channel_name, email = key
+        channel = self.channels.get(channel_name)
+        try:
+            with transaction(self.database_url) as session:
+                user = session.scalar(select(User).where(User.email == email, User.active.is_(True)))
+                if channel is None or user is None:
+                    return
+                recipient = Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id)
+                home = home_of(session, user)
+            channel.refresh(recipient, home)
+        except Exception as error:  # noqa: BLE001 - the deliveries are done; this is a courtesy
+            log.info("%s could not show %s what waits for them: %s", channel_name, email, error)
 
     def _deliver(self, row_id: int, delivery: Delivery | None) -> bool:
         # One transaction per delivery: a failure later on keeps what was already sent.
@@ -115,6 +124,32 @@ class DeliveryActivities:
                     activity.logger.info("prompt %s could not be finalised: %s", row.reference, error.code)
                 row.finalized_at = dt.datetime.now(dt.UTC)
         return {(channel, recipient) for _, channel, recipient in prompts if recipient != outbox.ORGANISATION}
+
+
+class Coalesced:
+    """Runs `work(key)` once, `delay` seconds after the first request for that key; requests in
+    between join it (the work reads the state when it runs, so it shows all of them)."""
+
+    def __init__(self, delay: float, work: Callable[[tuple[str, str]], None]):
+        self.delay = delay
+        self.work = work
+        self._due: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def request(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            if key in self._due:
+                return
+            self._due.add(key)
+        # In the context of the first request: its trace shows the refresh it caused.
+        timer = threading.Timer(self.delay, contextvars.copy_context().run, [self._run, key])
+        timer.daemon = True
+        timer.start()
+
+    def _run(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._due.discard(key)
+        self.work(key)
 
 
 class Deliveries:

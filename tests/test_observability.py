@@ -92,7 +92,9 @@ async def test_one_slack_click_is_one_trace_from_the_request_to_the_slack_calls(
         "slack chat_postMessage",  # to Slack, from the worker
     ):
         assert expected in in_trace, (expected, sorted(in_trace))
-    assert len({s.context.trace_id for s in finished if s.name.startswith("slack ")}) == 1
+    # Every message of the click is in its trace (a Home refreshed a moment later may belong to
+    # an earlier change: it is published once for a burst, in the trace of the first).
+    assert len({s.context.trace_id for s in finished if s.name.startswith("slack chat_")}) == 1
 
 
 async def test_metrics_show_request_latency_by_route_and_the_temporal_runtime(traced: Slack):

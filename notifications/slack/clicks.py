@@ -173,7 +173,7 @@ async def record(slack: SlackDoor, click: Click, prepared: Prepared) -> None:
     if refusal:
         await slack.say_privately(click.channel, click.slack_user, refusal)
     await rewrite(slack, click)
-    await slack.publish_home(click.slack_user)  # what waits for the clicker changed
+    slack.refresh_home(click.slack_user)  # what waits for the clicker changed
 
 
 async def show_recording(slack: SlackDoor, click: Click) -> None:

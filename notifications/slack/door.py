@@ -36,6 +36,8 @@ T = TypeVar("T")
 NOT_A_USER = "You are not an aims user yet; ask your AIMS owner to add you."
 # Background work waits for the answers Slack is waiting on, but never longer than this.
 ANSWERS_FIRST_MAX_SECONDS = 0.5
+# A Home changed by a burst of clicks is published once, this long after the first of them.
+HOME_REFRESH_SECONDS = 1.0
 
 
 class SlackDoor:
@@ -53,6 +55,7 @@ class SlackDoor:
         self._pending: set[asyncio.Task[Any]] = set()
         self._answering = 0
         self._quiet: asyncio.Event | None = None
+        self._homes_due: set[str] = set()
 
     # ------------------------------------------------------------ answers first
 
@@ -151,6 +154,21 @@ class SlackDoor:
             return True
 
         return await self.in_session(run)
+
+    def refresh_home(self, slack_user_id: str) -> None:
+        """The person's Home after a change they made: published once for a burst of changes,
+        a moment after the first (an approver clearing twenty gates does not publish it twenty times)."""
+        if slack_user_id in self._homes_due:
+            return
+        self._homes_due.add(slack_user_id)
+
+        async def publish_later() -> None:
+            await asyncio.sleep(HOME_REFRESH_SECONDS)
+            self._homes_due.discard(slack_user_id)
+            await self.publish_home(slack_user_id)
+
+        if not self.spawn(publish_later()):
+            self._homes_due.discard(slack_user_id)
 
     async def publish_home(self, slack_user_id: str) -> None:
         """The person's App Home as the register has it now (or how to get access)."""

@@ -113,7 +113,7 @@ async def _submit(slack: SlackDoor, drafting: Drafting, draft: str, view_id: str
             + wording.next_steps(classification["regulatory_category"], _review_roles(outcome), _final_role(outcome))
         )
     await slack.call("views_update", view_id=view_id, view=shown.to_dict())
-    await slack.publish_home(slack_user)
+    slack.refresh_home(slack_user)
 
 
 def _review_roles(detail: dict[str, Any]) -> list[str]:
