@@ -1,5 +1,0 @@
-import sys
-
-from aims.cli import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""Notification channels: one package each (slack/; email/), implementing activities.channels.Channel."""
