@@ -43,11 +43,6 @@ class SmtpSettings:
     governance: str | None = None
     timeout_seconds: float = 10.0
 
-    @property
-    def where(self) -> str:
-        """The server, to print (never the credentials)."""
-        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
-
 
 @dataclass(frozen=True)
 class Settings:
