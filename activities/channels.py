@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from aims.persistence.models import UseCase
+from aims.persistence.models import UseCase, User
 
 # What a message about a gate may offer: buttons to decide (Slack) or a link to the exact form
 # (e-mail: never a one-click approve), and a link to open the use case.
@@ -153,6 +153,10 @@ class PermanentDeliveryError(Exception):
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code
+
+
+def recipient_of(user: User) -> Recipient:
+    return Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id)
 
 
 def topic_title(topic: str) -> str:

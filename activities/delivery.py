@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 
@@ -22,14 +21,14 @@ from activities.channels import (
     UseCaseSummary,
     gate_summary,
     topic_title,
+    recipient_of,
     use_case_summary,
 )
 from activities.home import home_of
 from aims.domain.messages import DELIVER_ACTIVITY, DeliverRequest
-from aims.persistence import outbox, queries
+from aims.persistence import outbox, queries, users
 from aims.persistence.db import transaction
 from aims.persistence.models import Delivery as DeliveryRow
-from aims.persistence.models import User
 
 log = logging.getLogger(__name__)
 HOME_REFRESH_SECONDS = 1.0
@@ -72,11 +71,10 @@ class DeliveryActivities:
         channel = self.channels.get(channel_name)
         try:
             with transaction(self.database_url) as session:
-                user = session.scalar(select(User).where(User.email == email, User.active.is_(True)))
+                user = users.active_user_by_email(session, email)
                 if channel is None or user is None:
                     return
-                recipient = Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id)
-                home = home_of(session, user)
+                recipient, home = recipient_of(user), home_of(session, user)
             channel.refresh(recipient, home)
         except Exception as error:  # noqa: BLE001 - the deliveries are done; this is a courtesy
             log.info("%s could not show %s what waits for them: %s", channel_name, email, error)
@@ -207,8 +205,6 @@ class Deliveries:
 
     def person(self, email: str) -> Recipient | None:
         if email not in self._people:
-            user = self.session.scalar(select(User).where(User.email == email))
-            self._people[email] = (
-                Recipient(email=user.email, name=user.name, slack_user_id=user.slack_user_id) if user else None
-            )
+            user = users.user_by_email(self.session, email)
+            self._people[email] = recipient_of(user) if user else None
         return self._people[email]

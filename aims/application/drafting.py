@@ -61,8 +61,13 @@ class Drafting:
 
     def at(self, draft_id: str | None, step: str | None = None) -> Step:
         """A draft at a step (its own by default); no draft: a new intake's first step."""
-        answers = self._answers(draft_id) if draft_id else {"business_owner": [self.owner]}
-        return Step(draft_id or "", self._section(answers, step or self._stored_step(draft_id)), answers, {})
+        if not draft_id:
+            answers, stored = {"business_owner": [self.owner]}, "basics"
+        else:
+            with self.service.db() as session:
+                draft = self._owned(session, draft_id)
+                answers, stored = dict(draft.answers), draft.step
+        return Step(draft_id or "", self._section(answers, step or stored), answers, {})
 
     def preview(self, answers: Answers) -> tuple[ClassificationPreview | None, dict[str, str]]:
         intake, errors = intake_form.validate(intake_form.parse(answers))
@@ -139,12 +144,6 @@ class Drafting:
     def _answers(self, draft_id: str) -> Answers:
         with self.service.db() as session:
             return dict(self._owned(session, draft_id).answers)
-
-    def _stored_step(self, draft_id: str | None) -> str:
-        if not draft_id:
-            return "basics"
-        with self.service.db() as session:
-            return self._owned(session, draft_id).step
 
     def _keep(self, draft_id: str | None, answers: Answers, step: str) -> str:
         now = dt.datetime.now(dt.UTC)

@@ -8,6 +8,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from aims import audit
 from aims.application.errors import ServiceError
 from aims.application.service import Caller, refused
@@ -69,12 +71,20 @@ class SoaService(Caller):
         await gateway.soa(DECIDE_SOA_UPDATE, command, update_id=f"soa-decide:{number}:{self.user.email}")
         return await asyncio.to_thread(self.read)
 
+    def require_may_propose(self) -> None:
+        """The AIMS owner proposes, one proposal at a time (the page checks before its form)."""
+        with transaction(self.database_url) as session:
+            self._check_proposal(session)
+
+    def _check_proposal(self, session: Session) -> None:
+        try:
+            soa.may_propose(self.actor, _pending(records.waiting(session)))
+        except Refused as error:
+            raise refused(error) from None
+
     def _draft(self, proposal: soa.SoaProposal) -> int:
         with transaction(self.database_url) as session:
-            try:
-                soa.may_propose(self.actor, _pending(records.waiting(session)))
-            except Refused as error:
-                raise refused(error) from None
+            self._check_proposal(session)
             return records.add_draft(session, proposal, self.user.email, dt.datetime.now(dt.UTC)).number
 
     def _check_decision(self, number: int) -> None:

@@ -98,6 +98,8 @@ async def on_submission(slack: SlackDoor, payload: dict[str, Any]) -> Response:
 async def _submit(slack: SlackDoor, drafting: Drafting, draft: str, view_id: str, slack_user: str) -> None:
     public_url = slack.settings.public_url
     try:
+        # What happens next is the classification's (the gates open only after the assessment).
+        preview, _ = await asyncio.to_thread(lambda: drafting.preview(drafting.at(draft).answers))
         outcome = await drafting.submit(draft)
     except ServiceError as error:
         outcome = None
@@ -107,21 +109,16 @@ async def _submit(slack: SlackDoor, drafting: Drafting, draft: str, view_id: str
     elif outcome is not None:
         link = f"{public_url}/use-cases/{outcome['id']}"
         classification = outcome["classification"]
+        next_steps = (
+            wording.next_steps(classification["regulatory_category"], preview.review_roles, preview.final_role)
+            if preview is not None else ""
+        )  # fmt: skip
         shown = _message_view(
             f"✅ *<{link}|{escape(outcome['name'])}>* is submitted: {classification['aims_tier']}, "
-            f"{classification['regulatory_category']}, status *{outcome['status'].replace('_', ' ')}*.\n"
-            + wording.next_steps(classification["regulatory_category"], _review_roles(outcome), _final_role(outcome))
+            f"{classification['regulatory_category']}, status *{outcome['status'].replace('_', ' ')}*.\n" + next_steps
         )
     await slack.call("views_update", view_id=view_id, view=shown.to_dict())
     slack.refresh_home(slack_user)
-
-
-def _review_roles(detail: dict[str, Any]) -> list[str]:
-    return [gate["role"] for gate in detail.get("gates", []) if gate["kind"] == "review"]
-
-
-def _final_role(detail: dict[str, Any]) -> str | None:
-    return next((gate["role"] for gate in detail.get("gates", []) if gate["kind"] == "final"), None)
 
 
 async def _next_view(slack: SlackDoor, drafting: Drafting, step: Step) -> View:

@@ -10,11 +10,9 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from aims.application.errors import ServiceError
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import SHORT_MAX, TEXT_MAX
-from aims.domain.soa import DECIDER_ROLE, SoaDecision, SoaProposal, may_propose
-from aims.domain.state import Actor, Refused
+from aims.domain.soa import DECIDER_ROLE, SoaDecision, SoaProposal
 from api.routes.soa import soa_as_csv, soa_document, soa_service
 from api.web import documents
 from api.web.auth import ViewerDep, check_csrf
@@ -36,8 +34,9 @@ def soa_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 @router.get("/soa/propose", response_class=HTMLResponse)
 def propose_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
     """The AIMS owner's form for a new version, pre-filled with the version in force."""
-    soa = soa_service(request, viewer.user).read()
-    _may_propose(viewer, soa)
+    service = soa_service(request, viewer.user)
+    service.require_may_propose()
+    soa = service.read()
     entries = [{key: value for key, value in c.items() if key not in ("title", "cited_by")} for c in soa["controls"]]
     return _proposal_form(request, viewer, soa, entries, "", {})
 
@@ -47,8 +46,8 @@ async def propose(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
     check_csrf(viewer, str(form.get("csrf", "")))
     service = soa_service(request, viewer.user)
+    service.require_may_propose()
     soa = service.read()
-    _may_propose(viewer, soa)
     entries = [_entry(form, control) for control in ANNEX_A_CONTROLS]
     note = str(form.get("note", "")).strip()[:SHORT_MAX]
     try:
@@ -58,15 +57,6 @@ async def propose(request: Request, viewer: ViewerDep) -> Response:
     proposed = await service.propose(proposal)
     number = proposed["waiting"]["number"] if proposed.get("waiting") else ""
     return RedirectResponse(f"/soa?msg=Proposal+{number}+is+waiting+for+an+executive", status_code=303)
-
-
-def _may_propose(viewer: ViewerDep, soa: dict[str, Any]) -> None:
-    try:
-        may_propose(Actor(email=viewer.user.email, roles=viewer.user.roles), None)
-    except Refused as error:
-        raise ServiceError(error.code, error.message) from None
-    if soa["waiting"]:
-        raise ServiceError("conflict", f"proposal {soa['waiting']['number']} is waiting for a decision; decide it first")
 
 
 def _entry(form: Any, control: str) -> dict[str, Any]:
