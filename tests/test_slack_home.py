@@ -92,6 +92,8 @@ async def test_a_requester_files_a_use_case_from_slack_in_steps(slack: Slack):
     assert (await slack.interact(submission("UREQ", view, {}))).json()["view"]["blocks"][0]["text"]["text"].startswith("⏳")
     outcome = slack.fake.views[view["id"]]
     assert "is submitted" in text_of(outcome) and "status *assessment*" in text_of(outcome)
+    # What happens next comes from the classification: no gate exists yet at `assessment`.
+    assert "the risk officer and security review it" in text_of(outcome)
     found = (await slack.api.get(REQ, "/api/use-cases", q=name)).json()
     assert found["total"] == 1 and found["items"][0]["requester"] == REQ
     with transaction(slack.database_url) as session:
