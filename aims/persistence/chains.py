@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from aims import audit
@@ -44,29 +44,35 @@ class ChainCheck:
     reason: str | None
 
 
-def append(session: Session, chain_id: str, events: Sequence[NewEvent], now: dt.datetime) -> list[AuditEvent]:
-    """Append events to a chain (locking its head, so concurrent writers queue up)."""
-    head = session.get(AuditChain, chain_id, with_for_update=True)
-    if head is None:
-        head = AuditChain(chain_id=chain_id, length=0, head_hash=audit.GENESIS, updated_at=now)
-        session.add(head)
+def append(session: Session, chain_id: str, events: Sequence[NewEvent], now: dt.datetime) -> None:
+    """Append events to a chain (locking its head, so concurrent writers queue up). Plain
+    statements, not ORM objects: every transition of every use case comes through here."""
+    if not events:
+        return
+    connection = session.connection()
+    head = connection.execute(
+        select(AuditChain.length, AuditChain.head_hash).where(AuditChain.chain_id == chain_id).with_for_update()
+    ).first()
+    length, head_hash = (head.length, head.head_hash) if head else (0, audit.GENESIS)
     rows = []
     for event in events:
-        seq = head.length + 1
+        length += 1
         digest = audit.event_hash(
-            use_case_id=chain_id, seq=seq, type=event.type, actor=event.actor, at=event.at, version=event.version,
-            data=event.data, prev_hash=head.head_hash,
+            use_case_id=chain_id, seq=length, type=event.type, actor=event.actor, at=event.at, version=event.version,
+            data=event.data, prev_hash=head_hash,
         )  # fmt: skip
-        rows.append(
-            AuditEvent(
-                chain_id=chain_id, seq=seq, transition_number=event.transition_number, type=event.type,
-                actor=event.actor, at=event.at, version=event.version, data=event.data, prev_hash=head.head_hash,
-                hash=digest,
-            )  # fmt: skip
-        )
-        head.length, head.head_hash, head.updated_at = seq, digest, now
-    session.add_all(rows)
-    return rows
+        rows.append({
+            "chain_id": chain_id, "seq": length, "transition_number": event.transition_number, "type": event.type,
+            "actor": event.actor, "at": event.at, "version": event.version, "data": event.data,
+            "prev_hash": head_hash, "hash": digest,
+        })  # fmt: skip
+        head_hash = digest
+    connection.execute(insert(AuditEvent.__table__), rows)
+    moved = {"length": length, "head_hash": head_hash, "updated_at": now}
+    if head is None:
+        connection.execute(insert(AuditChain.__table__), [{"chain_id": chain_id, **moved}])
+    else:
+        connection.execute(update(AuditChain.__table__).where(AuditChain.chain_id == chain_id), moved)
 
 
 def events(session: Session, chain_id: str) -> Sequence[AuditEvent]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from aims.domain.state import Notice
@@ -31,7 +31,7 @@ def store(
     named = {email for notice in notices for email in notice.to_emails}
     everyone = {email for emails in holders.values() for email in emails} | named
     listening = users.listening(session, everyone)
-    rows, immediate = [], 0
+    notifications, channels_of = [], []
     for notice in notices:
         recipients = {email for role in notice.to_roles for email in holders.get(role, ())}
         recipients |= {users.normalise_email(email) for email in notice.to_emails}
@@ -40,21 +40,32 @@ def store(
             recipients.add(ORGANISATION)
         for email in sorted(recipients):
             person = listening.get(email)
-            deliveries = [
-                Delivery(channel=channel, created_at=now, digest=bool(person and person.daily_digest))
-                for channel in channels
-                if person is None or channel not in person.muted
-            ]
-            immediate += sum(not delivery.digest for delivery in deliveries)
-            rows.append(
-                Notification(
-                    topic=topic, use_case_id=use_case_id, key=notice.key, kind=notice.kind, recipient=email,
-                    subject=notice.subject, gate_id=notice.gate_id, data=notice.data, created_at=now,
-                    deliveries=deliveries,
-                )  # fmt: skip
-            )
-    session.add_all(rows)
-    return immediate
+            notifications.append({
+                "topic": topic, "use_case_id": use_case_id, "key": notice.key, "kind": notice.kind,
+                "recipient": email, "subject": notice.subject, "gate_id": notice.gate_id, "data": notice.data,
+                "created_at": now,
+            })  # fmt: skip
+            channels_of.append((
+                [channel for channel in channels if person is None or channel not in person.muted],
+                bool(person and person.daily_digest),
+            ))  # fmt: skip
+    if not notifications:
+        return 0
+    # Plain statements, not ORM objects: most transitions notify someone.
+    connection = session.connection()
+    table = Notification.__table__
+    if not channels:  # the inbox is the delivery
+        connection.execute(insert(table), notifications)
+        return 0
+    ids = connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), notifications).scalars()
+    deliveries = [
+        {"notification_id": notification_id, "channel": channel, "created_at": now, "digest": digest}
+        for notification_id, (listened, digest) in zip(ids, channels_of, strict=True)
+        for channel in listened
+    ]
+    if deliveries:
+        connection.execute(insert(Delivery.__table__), deliveries)
+    return sum(not delivery["digest"] for delivery in deliveries)
 
 
 def _unsent() -> Select[tuple[Delivery]]:

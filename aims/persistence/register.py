@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from aims.domain.deadlines import waiting
@@ -22,6 +22,7 @@ from aims.domain.state import Transition, UseCaseState
 from aims.persistence import chains, outbox
 from aims.persistence.models import (
     Assessment,
+    Base,
     Gate,
     GateDecision,
     Incident,
@@ -44,34 +45,38 @@ def record_transition(
     session: Session, state: UseCaseState, transition: Transition, now: dt.datetime, *, channels: Sequence[str]
 ) -> Recorded:
     """Idempotent: a transition at or below the stored one was written already (a retried
-    activity whose commit landed), so nothing is written twice."""
-    with session.no_autoflush:  # one flush at the end: the transition is a handful of statements
-        use_case = session.get(UseCase, state.id, with_for_update=True)
-        if use_case is not None and use_case.transition_number >= transition.number:
-            return Recorded(False, _work_left(session, state.id, transition, channels))
-        previous_gates = {gate["id"]: gate for gate in (use_case.state.get("gates", []) if use_case else [])}
-        if use_case is None:
-            use_case = UseCase(id=state.id, created_at=now, details={})
-            session.add(use_case)
-        _summarise(use_case, state, now)
-        session.flush()  # a new use case first: the history rows refer to it
-        details = dict(use_case.details or {})
-        for event in transition.events:
-            _HISTORY.get(event.type, _nothing)(session, state, event, details)
-        use_case.details = details
-        _project_gates(session, state, previous_gates)
-        _project_waiting(session, state)
-        chains.append(
-            session,
-            state.id,
-            [
-                chains.NewEvent(type=e.type, actor=e.actor, at=e.at, version=e.version,
-                                data=e.model_dump(mode="json")["data"], transition_number=transition.number)
-                for e in transition.events
-            ],  # fmt: skip
-            now,
-        )
-        queued = outbox.store(session, state.id, transition.notices, now, channels, use_case_id=state.id)
+    activity whose commit landed), so nothing is written twice. Plain statements on the
+    session's connection, not ORM objects: this runs for every transition of every use case."""
+    connection = session.connection()
+    stored = connection.execute(
+        select(UseCase.transition_number, UseCase.state, UseCase.details).where(UseCase.id == state.id).with_for_update()
+    ).first()
+    if stored is not None and stored.transition_number >= transition.number:
+        return Recorded(False, _work_left(session, state.id, transition, channels))
+    previous_gates = {gate["id"]: gate for gate in (stored.state.get("gates", []) if stored else [])}
+    before = (stored.details or {}) if stored else {}
+    details = dict(before)
+    summary = _summary(state, now)
+    if stored is None:  # a new use case first: the history rows refer to it
+        connection.execute(insert(UseCase.__table__), [{"id": state.id, "created_at": now, "details": {}, **summary}])
+    for event in transition.events:
+        _HISTORY.get(event.type, _nothing)(connection, state, event, details)
+    if details != before:
+        summary["details"] = details
+    connection.execute(update(UseCase.__table__).where(UseCase.id == state.id), summary)
+    _project_gates(connection, state, previous_gates)
+    _project_waiting(connection, state)
+    chains.append(
+        session,
+        state.id,
+        [
+            chains.NewEvent(type=e.type, actor=e.actor, at=e.at, version=e.version,
+                            data=e.model_dump(mode="json")["data"], transition_number=transition.number)
+            for e in transition.events
+        ],  # fmt: skip
+        now,
+    )
+    queued = outbox.store(session, state.id, transition.notices, now, channels, use_case_id=state.id)
     return Recorded(True, queued + (1 if channels and _closes_gates(transition) else 0))
 
 
@@ -89,44 +94,49 @@ def _work_left(session: Session, use_case_id: str, transition: Transition, chann
     return pending + (len(outbox.prompts_to_finalize(session, use_case_id)) if _closes_gates(transition) else 0)
 
 
-def _summarise(use_case: UseCase, state: UseCaseState, now: dt.datetime) -> None:
+def _summary(state: UseCaseState, now: dt.datetime) -> dict[str, Any]:
+    """The register's columns for the use case (what the register's pages filter and show)."""
     classification = state.classification
-    use_case.name = state.name
-    use_case.status = state.status
-    use_case.aims_tier = classification.aims_tier
-    use_case.regulatory_category = classification.regulatory_category
-    use_case.version = state.version
-    use_case.requester = state.requester
-    use_case.business_owner = state.business_owner
-    use_case.policy_version = classification.rubric_version
-    use_case.next_review_due = state.next_review_due
-    use_case.state = state.model_dump(mode="json")
-    use_case.transition_number = state.transition_number
-    use_case.updated_at = now
+    return {
+        "name": state.name, "status": state.status, "aims_tier": classification.aims_tier,
+        "regulatory_category": classification.regulatory_category, "version": state.version,
+        "requester": state.requester, "business_owner": state.business_owner,
+        "policy_version": classification.rubric_version, "next_review_due": state.next_review_due,
+        "state": state.model_dump(mode="json"), "transition_number": state.transition_number, "updated_at": now,
+    }  # fmt: skip
 
 
 _GATE_COLUMNS = ("role", "kind", "version", "state", "opened_at", "due_at", "escalation_level")
 
 
-def _project_gates(session: Session, state: UseCaseState, previous: dict[str, dict[str, Any]]) -> None:
+def _project_gates(connection: Connection, state: UseCaseState, previous: dict[str, dict[str, Any]]) -> None:
     """Write the gates that are new or changed since the previous state (it has them all)."""
-    new = []
+    new, changed = [], []
     for gate in state.gates:
         now_json = gate.model_dump(mode="json")
         before = previous.get(gate.id)
         if before is not None and all(before.get(column) == now_json[column] for column in _GATE_COLUMNS):
             continue
         values = {column: getattr(gate, column) for column in _GATE_COLUMNS}
-        if before is None:
-            new.append({"use_case_id": state.id, "gate_id": gate.id, **values})
-        else:
-            session.execute(update(Gate).where(Gate.use_case_id == state.id, Gate.gate_id == gate.id).values(**values))
+        (new if before is None else changed).append({"use_case_id": state.id, "gate_id": gate.id, **values})
     if new:
-        session.execute(insert(Gate), new)
+        connection.execute(insert(Gate.__table__), new)
+    if changed:
+        table = Gate.__table__
+        statement = (
+            update(table)
+            .where(table.c.use_case_id == bindparam("b_use_case_id"), table.c.gate_id == bindparam("b_gate_id"))
+            .values({column: bindparam(column) for column in _GATE_COLUMNS})
+        )
+        connection.execute(
+            statement,
+            [{"b_use_case_id": row["use_case_id"], "b_gate_id": row["gate_id"],
+              **{column: row[column] for column in _GATE_COLUMNS}} for row in changed],  # fmt: skip
+        )
 
 
-def _project_waiting(session: Session, state: UseCaseState) -> None:
-    session.execute(delete(WaitingItem).where(WaitingItem.use_case_id == state.id))
+def _project_waiting(connection: Connection, state: UseCaseState) -> None:
+    connection.execute(delete(WaitingItem.__table__).where(WaitingItem.use_case_id == state.id))
     items = [
         {
             "use_case_id": state.id, "kind": item.kind, "ref": item.ref, "label": item.label,
@@ -137,108 +147,100 @@ def _project_waiting(session: Session, state: UseCaseState) -> None:
         for item in waiting(state)
     ]
     if items:
-        session.execute(insert(WaitingItem), items)
+        connection.execute(insert(WaitingItem.__table__), items)
 
 
 # ------------------------------------------------------------ documents and history from the events
 
-History = Callable[[Session, UseCaseState, DomainEvent, dict[str, Any]], None]
+History = Callable[[Connection, UseCaseState, DomainEvent, dict[str, Any]], None]
 
 
-def _nothing(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _nothing(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     """Events that only live in the audit trail."""
 
 
-def _intake(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _add(connection: Connection, model: type[Base], **values: Any) -> None:
+    connection.execute(insert(model.__table__), [values])
+
+
+def _intake(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["intake"], details["intake_version"] = event.data["intake"], event.version
-    session.add(
-        IntakeVersion(
-            use_case_id=state.id, version=event.version, intake=event.data["intake"],
-            classification=state.classification.model_dump(mode="json"), submitted_by=event.actor,
-            submitted_at=event.at,
-        )  # fmt: skip
-    )
+    _add(
+        connection, IntakeVersion, use_case_id=state.id, version=event.version, intake=event.data["intake"],
+        classification=state.classification.model_dump(mode="json"), submitted_by=event.actor, submitted_at=event.at,
+    )  # fmt: skip
 
 
-def _assessment(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _assessment(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     content = event.data["assessment"]
     details["assessment"], details["assessment_version"] = content, event.version
-    session.add(
-        Assessment(use_case_id=state.id, version=event.version, content=content, submitted_by=event.actor,
-                   submitted_at=event.at)  # fmt: skip
-    )
+    _add(connection, Assessment, use_case_id=state.id, version=event.version, content=content,
+         submitted_by=event.actor, submitted_at=event.at)  # fmt: skip
 
 
-def _signoff(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _signoff(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["signoff"] = event.data["signoff"] | {
         "version": event.version, "signed_off_by": event.actor, "signed_off_at": event.at.isoformat(),
     }  # fmt: skip
 
 
-def _decision(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _decision(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     data = event.data
-    session.add(
-        GateDecision(
-            use_case_id=state.id, gate_id=data["gate_id"], role=data["role"], version=data["gate_version"],
-            decision=data["decision"], comment=data["comment"], decided_by=event.actor, decided_at=event.at,
-        )  # fmt: skip
-    )
+    _add(
+        connection, GateDecision, use_case_id=state.id, gate_id=data["gate_id"], role=data["role"],
+        version=data["gate_version"], decision=data["decision"], comment=data["comment"], decided_by=event.actor,
+        decided_at=event.at,
+    )  # fmt: skip
 
 
-def _review_opened(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _review_opened(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["review_answer"] = None
-    session.add(
-        Review(use_case_id=state.id, number=event.data["review"], trigger=event.data["trigger"], opened_at=event.at,
-               due_at=dt.datetime.fromisoformat(event.data["due_at"]))  # fmt: skip
-    )
+    _add(connection, Review, use_case_id=state.id, number=event.data["review"], trigger=event.data["trigger"],
+         opened_at=event.at, due_at=dt.datetime.fromisoformat(event.data["due_at"]))  # fmt: skip
 
 
-def _review_row(session: Session, state: UseCaseState, number: int) -> Review | None:
-    return session.scalar(
-        select(Review)
+def _update_review(connection: Connection, state: UseCaseState, number: int, **values: Any) -> None:
+    """The latest review row with this number."""
+    latest = (
+        select(Review.id)
         .where(Review.use_case_id == state.id, Review.number == number)
         .order_by(Review.opened_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
+    connection.execute(update(Review.__table__).where(Review.id == latest).values(**values))
 
 
-def _review_answered(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _review_answered(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["review_answer"] = {
         "review": event.data["review"], "answer": event.data["answer"], "answered_by": event.actor,
         "answered_at": event.at.isoformat(),
     }  # fmt: skip
-    session.flush()
-    review = _review_row(session, state, event.data["review"])
-    if review is not None:
-        review.answer, review.answered_by = event.data["answer"], event.actor
+    _update_review(connection, state, event.data["review"], answer=event.data["answer"], answered_by=event.actor)
 
 
-def _review_ended(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
-    session.flush()
-    review = _review_row(session, state, event.data["review"])
-    if review is not None:
-        review.completed_at = event.at
-        review.outcome = event.data.get("outcome", "continued")
+def _review_ended(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+    _update_review(connection, state, event.data["review"], completed_at=event.at,
+                   outcome=event.data.get("outcome", "continued"))  # fmt: skip
 
 
-def _incident(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _incident(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     data = event.data
-    session.add(
-        Incident(
-            use_case_id=state.id, number=data["number"], severity=data["severity"], description=data["description"],
-            occurred_at=dt.datetime.fromisoformat(data["occurred_at"]) if data.get("occurred_at") else None,
-            reported_by=event.actor, reported_at=event.at,
-        )  # fmt: skip
-    )
+    _add(
+        connection, Incident, use_case_id=state.id, number=data["number"], severity=data["severity"],
+        description=data["description"],
+        occurred_at=dt.datetime.fromisoformat(data["occurred_at"]) if data.get("occurred_at") else None,
+        reported_by=event.actor, reported_at=event.at,
+    )  # fmt: skip
 
 
-def _decommission(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _decommission(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["decommission"] = {
         "reason": event.data["reason"], "requested_by": event.actor, "requested_at": event.at.isoformat(),
     }  # fmt: skip
 
 
-def _checklist(session: Session, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
+def _checklist(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
     details["decommission"] = dict(details.get("decommission") or {}) | {
         "checklist": event.data["checklist"], "checklist_by": event.actor,
     }  # fmt: skip
