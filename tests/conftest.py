@@ -94,11 +94,13 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def worker_for(client, task_queue: str, database_url: str, channels=(), public_url: str = "https://aims.example"):
-    """A worker for every aims workflow on `task_queue`, with the shipped policy."""
+    """A worker for every aims workflow on `task_queue`, with the shipped policy; every workflow
+    in the sandbox, so a non-deterministic call fails the test (production runs the use case
+    workflow unsandboxed)."""
     from aims.cli.worker import use_case_worker
     from aims.settings import current_policy
 
     return use_case_worker(
         client, task_queue=task_queue, database_url=database_url, policy=current_policy(), channels=channels,
-        public_url=public_url, signing_key_file=TEST_SIGNING_KEY_FILE,
+        public_url=public_url, signing_key_file=TEST_SIGNING_KEY_FILE, sandbox_every_workflow=True,
     )  # fmt: skip

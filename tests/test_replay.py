@@ -20,8 +20,14 @@ def test_histories_are_recorded():
     assert len(HISTORIES) >= 3
 
 
+@pytest.mark.parametrize("sandboxed", [False, True], ids=["as-deployed", "all-sandboxed"])
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_replay(path: Path):
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+async def test_replay(path: Path, sandboxed: bool):
+    """As production runs them (the use case workflow unsandboxed), and every workflow in the
+    sandbox, whose restrictions catch a non-deterministic call."""
+    runners = {"unsandboxed_workflow_runner": workflow_runner()} if sandboxed else {}
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=workflow_runner(), **runners
+    )
     history = WorkflowHistory.from_json(f"ai-use-case:{path.stem}", path.read_text())
     await replayer.replay_workflow(history)

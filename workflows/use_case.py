@@ -51,7 +51,12 @@ DELIVERY_GRACE = timedelta(seconds=30)
 CLASSIFY_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["invalid"])
 
 
-@workflow.defn(name=WORKFLOW_TYPE)
+# Unsandboxed in production: the sandbox's per-activation work was a quarter of the worker's CPU,
+# and it checked only this module (the rules in `aims.domain` are passed through). Determinism is
+# guarded by tests instead: every workflow test and replay runs this workflow in the sandbox
+# (`use_case_worker(sandbox_every_workflow=True)`), and tests/test_architecture.py refuses clocks,
+# randomness, the environment and I/O in `workflows` and `aims.domain`.
+@workflow.defn(name=WORKFLOW_TYPE, sandboxed=False)
 class UseCaseWorkflow:
     @workflow.init
     def __init__(self, params: UseCaseInput) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from prometheus_client import start_http_server
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleSpec
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.channels import Channel
 from activities.checkpoint import CheckpointActivities
@@ -67,8 +67,12 @@ def use_case_worker(
     signing_key_file: Path | None = None,
     max_threads: int = 16,
     max_outside_work: int = 4,
+    sandbox_every_workflow: bool = False,
 ) -> Worker:
-    """The worker for every aims workflow and activity (checkpoints need the signing key)."""
+    """The worker for every aims workflow and activity (checkpoints need the signing key).
+    `sandbox_every_workflow` runs the unsandboxed use case workflow in the sandbox too, and fails
+    a workflow that reaches for something non-deterministic instead of retrying its task: tests
+    do, so such a call fails there, before production runs it unsandboxed."""
     names = [channel.name for channel in channels]
     register = RegisterActivities(database_url, policy, channels=names)
     delivery = DeliveryActivities(database_url, channels, public_url)
@@ -95,6 +99,8 @@ def use_case_worker(
         max_concurrent_activities=max_outside_work,
         max_concurrent_local_activities=max_threads,
         workflow_runner=workflow_runner(),
+        unsandboxed_workflow_runner=workflow_runner() if sandbox_every_workflow else UnsandboxedWorkflowRunner(),
+        workflow_failure_exception_types=[RestrictedWorkflowAccessError] if sandbox_every_workflow else [],
     )
 
 
