@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -23,17 +24,8 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
-        if not match:
-            raise ValueError(f"{text!r} is not an ISO 8601 duration such as P3M, P5D or PT20S")
-        part = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-        fixed = dt.timedelta(
-            weeks=part["weeks"], days=part["days"], hours=part["hours"], minutes=part["minutes"], seconds=part["seconds"]
-        )
-        duration = cls(months=int(part["years"]) * 12 + int(part["months"]), fixed=fixed, text=text.strip())
-        if duration.months == 0 and fixed <= dt.timedelta(0):
-            raise ValueError(f"{text!r} must be longer than zero")
-        return duration
+        # Cached: every state read validates the policy's durations again, and a policy has a handful.
+        return _parse(text) if isinstance(text, str) else _parse.__wrapped__(text)
 
     def after(self, start: dt.datetime) -> dt.datetime:
         """The instant this duration after `start`; month ends clamp (31 Jan + P1M = 28/29 Feb)."""
@@ -51,3 +43,18 @@ class Duration:
 
     def __str__(self) -> str:
         return self.text
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(text: object) -> Duration:
+    match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration such as P3M, P5D or PT20S")
+    part = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    fixed = dt.timedelta(
+        weeks=part["weeks"], days=part["days"], hours=part["hours"], minutes=part["minutes"], seconds=part["seconds"]
+    )
+    duration = Duration(months=int(part["years"]) * 12 + int(part["months"]), fixed=fixed, text=text.strip())
+    if duration.months == 0 and fixed <= dt.timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return duration

@@ -16,8 +16,8 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from aims.domain.durations import Duration
 from aims.persistence import chains
@@ -135,7 +135,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
     """The active user whose unexpired API token this is."""
-    user = session.scalar(select(User).where(User.token_hash == hash_token(token), User.active.is_(True)))
+    user = _one(session, select(User).where(User.token_hash == hash_token(token), User.active.is_(True)))
     if user is None or (user.token_expires_at is not None and user.token_expires_at <= now):
         return None
     return user
@@ -151,7 +151,12 @@ def active_user_by_email(session: Session, email: str) -> User | None:
 
 
 def user_by_slack_id(session: Session, slack_user_id: str) -> User | None:
-    return session.scalar(select(User).where(User.slack_user_id == slack_user_id, User.active.is_(True)))
+    return _one(session, select(User).where(User.slack_user_id == slack_user_id, User.active.is_(True)))
+
+
+def _one(session: Session, query: Select[tuple[User]]) -> User | None:
+    """A user with their roles in one query (every request and click starts with one)."""
+    return session.scalars(query.options(joinedload(User.role_rows))).unique().one_or_none()
 
 
 def list_users(session: Session) -> Sequence[User]:

@@ -100,7 +100,8 @@ def _endpoint(action: Action) -> Callable[..., Any]:
         Parameter("service", Parameter.KEYWORD_ONLY, annotation=ServiceDep),
         Parameter("key", Parameter.KEYWORD_ONLY, annotation=IdempotencyKey, default=None),
     ]
-    endpoint.__signature__ = Signature(parameters)  # type: ignore[attr-defined]
+    # The return type makes FastAPI serialise with pydantic instead of walking the dict itself.
+    endpoint.__signature__ = Signature(parameters, return_annotation=dict[str, Any])  # type: ignore[attr-defined]
     endpoint.__name__ = action.name
     return endpoint
 
