@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from aims import audit
@@ -44,15 +44,20 @@ class ChainCheck:
     reason: str | None
 
 
+# Built once: every transition of every use case appends.
+_HEAD = select(AuditChain.length, AuditChain.head_hash).where(AuditChain.chain_id == bindparam("chain_id")).with_for_update()
+_ADD_EVENTS = insert(AuditEvent.__table__)
+_ADD_HEAD = insert(AuditChain.__table__)
+_MOVE_HEAD = update(AuditChain.__table__).where(AuditChain.chain_id == bindparam("b_chain_id"))
+
+
 def append(session: Session, chain_id: str, events: Sequence[NewEvent], now: dt.datetime) -> None:
     """Append events to a chain (locking its head, so concurrent writers queue up). Plain
     statements, not ORM objects: every transition of every use case comes through here."""
     if not events:
         return
     connection = session.connection()
-    head = connection.execute(
-        select(AuditChain.length, AuditChain.head_hash).where(AuditChain.chain_id == chain_id).with_for_update()
-    ).first()
+    head = connection.execute(_HEAD, {"chain_id": chain_id}).first()
     length, head_hash = (head.length, head.head_hash) if head else (0, audit.GENESIS)
     rows = []
     for event in events:
@@ -67,12 +72,12 @@ def append(session: Session, chain_id: str, events: Sequence[NewEvent], now: dt.
             "prev_hash": head_hash, "hash": digest,
         })  # fmt: skip
         head_hash = digest
-    connection.execute(insert(AuditEvent.__table__), rows)
+    connection.execute(_ADD_EVENTS, rows)
     moved = {"length": length, "head_hash": head_hash, "updated_at": now}
     if head is None:
-        connection.execute(insert(AuditChain.__table__), [{"chain_id": chain_id, **moved}])
+        connection.execute(_ADD_HEAD, [{"chain_id": chain_id, **moved}])
     else:
-        connection.execute(update(AuditChain.__table__).where(AuditChain.chain_id == chain_id), moved)
+        connection.execute(_MOVE_HEAD, {"b_chain_id": chain_id, **moved})
 
 
 def events(session: Session, chain_id: str) -> Sequence[AuditEvent]:

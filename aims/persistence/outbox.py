@@ -18,6 +18,11 @@ from aims.persistence.models import Delivery, Gate, Notification
 ORGANISATION = ""
 
 
+_ADD_NOTIFICATIONS = insert(Notification.__table__)
+_ADD_NOTIFICATIONS_WITH_IDS = _ADD_NOTIFICATIONS.returning(Notification.__table__.c.id, sort_by_parameter_order=True)
+_ADD_DELIVERIES = insert(Delivery.__table__)
+
+
 def store(
     session: Session, topic: str, notices: Sequence[Notice], now: dt.datetime, channels: Sequence[str],
     *, use_case_id: str | None = None,
@@ -53,18 +58,17 @@ def store(
         return 0
     # Plain statements, not ORM objects: most transitions notify someone.
     connection = session.connection()
-    table = Notification.__table__
     if not channels:  # the inbox is the delivery
-        connection.execute(insert(table), notifications)
+        connection.execute(_ADD_NOTIFICATIONS, notifications)
         return 0
-    ids = connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), notifications).scalars()
+    ids = connection.execute(_ADD_NOTIFICATIONS_WITH_IDS, notifications).scalars()
     deliveries = [
         {"notification_id": notification_id, "channel": channel, "created_at": now, "digest": digest}
         for notification_id, (listened, digest) in zip(ids, channels_of, strict=True)
         for channel in listened
     ]
     if deliveries:
-        connection.execute(insert(Delivery.__table__), deliveries)
+        connection.execute(_ADD_DELIVERIES, deliveries)
     return sum(not delivery["digest"] for delivery in deliveries)
 
 

@@ -9,11 +9,12 @@ and the waiting items, appends the events to the use case's hash chain and queue
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Insert, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from aims.domain.deadlines import waiting
@@ -41,6 +42,33 @@ class Recorded:
     deliveries: int
 
 
+# Built once: every transition runs these (SQLAlchemy memoises a statement's cache key on it).
+_STORED = (
+    select(UseCase.transition_number, UseCase.state, UseCase.details)
+    .where(UseCase.id == bindparam("use_case_id"))
+    .with_for_update()
+)
+_UPDATE_USE_CASE = update(UseCase.__table__).where(UseCase.id == bindparam("b_id"))
+_UPDATE_GATE = (
+    update(Gate.__table__)
+    .where(Gate.use_case_id == bindparam("b_use_case_id"), Gate.gate_id == bindparam("b_gate_id"))
+)
+_CLEAR_WAITING = delete(WaitingItem.__table__).where(WaitingItem.use_case_id == bindparam("use_case_id"))
+_LATEST_REVIEW = (
+    select(Review.id)
+    .where(Review.use_case_id == bindparam("b_use_case_id"), Review.number == bindparam("b_number"))
+    .order_by(Review.opened_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_UPDATE_REVIEW = update(Review.__table__).where(Review.id == _LATEST_REVIEW)
+
+
+@functools.cache
+def _insert(model: type[Base]) -> Insert:
+    return insert(model.__table__)
+
+
 def record_transition(
     session: Session, state: UseCaseState, transition: Transition, now: dt.datetime, *, channels: Sequence[str]
 ) -> Recorded:
@@ -48,9 +76,7 @@ def record_transition(
     activity whose commit landed), so nothing is written twice. Plain statements on the
     session's connection, not ORM objects: this runs for every transition of every use case."""
     connection = session.connection()
-    stored = connection.execute(
-        select(UseCase.transition_number, UseCase.state, UseCase.details).where(UseCase.id == state.id).with_for_update()
-    ).first()
+    stored = connection.execute(_STORED, {"use_case_id": state.id}).first()
     if stored is not None and stored.transition_number >= transition.number:
         return Recorded(False, _work_left(session, state.id, transition, channels))
     previous_gates = {gate["id"]: gate for gate in (stored.state.get("gates", []) if stored else [])}
@@ -58,12 +84,12 @@ def record_transition(
     details = dict(before)
     summary = _summary(state, now)
     if stored is None:  # a new use case first: the history rows refer to it
-        connection.execute(insert(UseCase.__table__), [{"id": state.id, "created_at": now, "details": {}, **summary}])
+        connection.execute(_insert(UseCase), [{"id": state.id, "created_at": now, "details": {}, **summary}])
     for event in transition.events:
         _HISTORY.get(event.type, _nothing)(connection, state, event, details)
     if details != before:
         summary["details"] = details
-    connection.execute(update(UseCase.__table__).where(UseCase.id == state.id), summary)
+    connection.execute(_UPDATE_USE_CASE, {"b_id": state.id, **summary})
     _project_gates(connection, state, previous_gates)
     _project_waiting(connection, state)
     chains.append(
@@ -120,23 +146,17 @@ def _project_gates(connection: Connection, state: UseCaseState, previous: dict[s
         values = {column: getattr(gate, column) for column in _GATE_COLUMNS}
         (new if before is None else changed).append({"use_case_id": state.id, "gate_id": gate.id, **values})
     if new:
-        connection.execute(insert(Gate.__table__), new)
+        connection.execute(_insert(Gate), new)
     if changed:
-        table = Gate.__table__
-        statement = (
-            update(table)
-            .where(table.c.use_case_id == bindparam("b_use_case_id"), table.c.gate_id == bindparam("b_gate_id"))
-            .values({column: bindparam(column) for column in _GATE_COLUMNS})
-        )
         connection.execute(
-            statement,
+            _UPDATE_GATE,
             [{"b_use_case_id": row["use_case_id"], "b_gate_id": row["gate_id"],
               **{column: row[column] for column in _GATE_COLUMNS}} for row in changed],  # fmt: skip
         )
 
 
 def _project_waiting(connection: Connection, state: UseCaseState) -> None:
-    connection.execute(delete(WaitingItem.__table__).where(WaitingItem.use_case_id == state.id))
+    connection.execute(_CLEAR_WAITING, {"use_case_id": state.id})
     items = [
         {
             "use_case_id": state.id, "kind": item.kind, "ref": item.ref, "label": item.label,
@@ -147,7 +167,7 @@ def _project_waiting(connection: Connection, state: UseCaseState) -> None:
         for item in waiting(state)
     ]
     if items:
-        connection.execute(insert(WaitingItem.__table__), items)
+        connection.execute(_insert(WaitingItem), items)
 
 
 # ------------------------------------------------------------ documents and history from the events
@@ -160,7 +180,7 @@ def _nothing(connection: Connection, state: UseCaseState, event: DomainEvent, de
 
 
 def _add(connection: Connection, model: type[Base], **values: Any) -> None:
-    connection.execute(insert(model.__table__), [values])
+    connection.execute(_insert(model), [values])
 
 
 def _intake(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:
@@ -201,14 +221,7 @@ def _review_opened(connection: Connection, state: UseCaseState, event: DomainEve
 
 def _update_review(connection: Connection, state: UseCaseState, number: int, **values: Any) -> None:
     """The latest review row with this number."""
-    latest = (
-        select(Review.id)
-        .where(Review.use_case_id == state.id, Review.number == number)
-        .order_by(Review.opened_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    connection.execute(update(Review.__table__).where(Review.id == latest).values(**values))
+    connection.execute(_UPDATE_REVIEW, {"b_use_case_id": state.id, "b_number": number, **values})
 
 
 def _review_answered(connection: Connection, state: UseCaseState, event: DomainEvent, details: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from aims.domain.durations import Duration
@@ -168,14 +168,20 @@ def holders_of(session: Session, roles: Iterable[str]) -> dict[str, set[str]]:
     wanted = list(set(roles))
     holders: dict[str, set[str]] = {role: set() for role in wanted}
     if wanted:
-        query = (
-            select(UserRole.role, User.email)
-            .join(User, UserRole.user_id == User.id)
-            .where(UserRole.role.in_(wanted), User.active.is_(True))
-        )
-        for role, email in session.execute(query):
+        for role, email in session.execute(_HOLDERS, {"roles": wanted}):
             holders[role].add(email)
     return holders
+
+
+# Built once: most transitions notify someone.
+_HOLDERS = (
+    select(UserRole.role, User.email)
+    .join(User, UserRole.user_id == User.id)
+    .where(UserRole.role.in_(bindparam("roles", expanding=True)), User.active.is_(True))
+)
+_LISTENING = select(User.email, User.muted_channels, User.daily_digest).where(
+    User.email.in_(bindparam("emails", expanding=True)), User.active.is_(True)
+)
 
 
 @dataclass(frozen=True)
@@ -192,10 +198,8 @@ def listening(session: Session, emails: Iterable[str]) -> dict[str, Listening]:
     wanted = list({normalise_email(email) for email in emails})
     if not wanted:
         return {}
-    query = select(User.email, User.muted_channels, User.daily_digest).where(
-        User.email.in_(wanted), User.active.is_(True)
-    )
-    return {email: Listening(frozenset(muted or ()), bool(digest)) for email, muted, digest in session.execute(query)}
+    rows = session.execute(_LISTENING, {"emails": wanted})
+    return {email: Listening(frozenset(muted or ()), bool(digest)) for email, muted, digest in rows}
 
 
 def set_listening(user: User, *, muted: Iterable[str], daily_digest: bool) -> None:
