@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -45,6 +46,7 @@ from bench.harness import (  # noqa: E402
     stop,
     wait_until_ready,
 )
+from bench.traces import Span, SpanCollector, phases, waterfall  # noqa: E402
 from tests import people  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.intakes import ASSESSMENT, invoice_ocr  # noqa: E402
@@ -112,8 +114,64 @@ def signed_click(prompt: dict) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-async def main(count: int, workers: int, database: str | None, as_json: bool) -> None:
+def _first(trace: list[Span], name: str) -> Span | None:
+    return next((span for span in trace if span.name == name), None)
+
+
+def _between(start: tuple[str, str], end: tuple[str, str]) -> Callable[[list[Span]], float | None]:
+    """From a span's start or end (`("start"|"end", name)`; the last of its name for an end) to another's."""
+
+    def measure(trace: list[Span]) -> float | None:
+        def at(edge: str, name: str) -> float | None:
+            named = [span for span in trace if span.name == name]
+            if not named:
+                return None
+            return named[0].start if edge == "start" else max(span.end for span in named)
+
+        begin, finish = at(*start), at(*end)
+        return finish - begin if begin is not None and finish is not None else None
+
+    return measure
+
+
+CLICK = "POST /slack/interactions"
+PHASES = {
+    "answered to Slack (the click's request)": _between(("start", CLICK), ("end", CLICK)),
+    "click -> Update sent": _between(("start", CLICK), ("start", "StartWorkflowUpdate:act")),
+    "Update sent -> the worker handles it": _between(("start", "StartWorkflowUpdate:act"), ("start", "HandleUpdate:act")),
+    "register write (local activity)": _between(("start", "RunActivity:record_transition"),
+                                                ("end", "RunActivity:record_transition")),
+    "Update sent -> answered (round trip)": _between(("start", "StartWorkflowUpdate:act"),
+                                                     ("end", "StartWorkflowUpdate:act")),
+    "Update answered -> outcome in the message": _between(("end", "StartWorkflowUpdate:act"), ("end", "slack chat_update")),
+    "click -> outcome in the message": _between(("start", CLICK), ("end", "slack chat_update")),
+}  # fmt: skip
+
+
+async def show_traces(collector: SpanCollector) -> None:
+    """Once every process has exported its spans: where a click's time went."""
+    counted = -1
+    while counted != len(collector.spans):  # exports arrive every 200 ms; quiet for a second means done
+        counted = len(collector.spans)
+        await asyncio.sleep(1.0)
+    traces = [collector.trace(root) for root in collector.roots(CLICK)]
+    shown = PHASES["click -> outcome in the message"]
+    traces = sorted((t for t in traces if shown(t) is not None), key=lambda t: shown(t) or 0.0)
+    if not traces:
+        print("no click traces arrived")
+        return
+    print(f"where a click's time goes (tracing on, so a little slower), {len(traces)} clicks:")
+    print(phases(traces, PHASES))
+    for label, trace in (("median", traces[len(traces) // 2]), ("slowest", traces[-1])):
+        root = _first(trace, CLICK)
+        assert root is not None
+        print(f"the {label} click's trace:")
+        print(waterfall(trace, root))
+
+
+async def main(count: int, workers: int, database: str | None, as_json: bool, trace: bool = False) -> None:
     logs = scratch()
+    collector = SpanCollector(free_port()) if trace else None
     database_url = database or f"sqlite:///{logs}/slack-bench.db"
     migrate(database_url)
     tokens = people.seed(database_url)
@@ -131,6 +189,8 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
     port = free_port()
     slack = {"SLACK_BOT_TOKEN": FakeSlack.DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SECRET,
              "AIMS_SLACK_API_URL": f"http://127.0.0.1:{slack_port}/api/"}  # fmt: skip
+    if collector is not None:
+        slack |= collector.environment()
     temporal = env.client.service_client.config.target_host
     processes = aims_processes(
         temporal, database_url, f"slack-bench-{uuid.uuid4()}", port,
@@ -197,9 +257,13 @@ async def main(count: int, workers: int, database: str | None, as_json: bool) ->
                 (await http.get(f"/api/use-cases/{i}", headers={"Authorization": f"Bearer {tokens[APPROVER]}"})).json()
                 for i in ids
             ]
+            if collector is not None:
+                await show_traces(collector)
     finally:
         stop(processes)
         fake.terminate()
+        if collector is not None:
+            collector.stop()
     decided_once = sum(
         1 for case in approved
         if case["status"] == "approved" and [g["decided_by"] for g in case["gates"]].count(APPROVER) == 1
@@ -235,6 +299,7 @@ if __name__ == "__main__":
     parser.add_argument("-n", "--count", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="aims worker processes")
     parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
+    parser.add_argument("--trace", action="store_true", help="collect the processes' traces and show where a click's time goes")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.count, arguments.workers, arguments.database, arguments.json))
+    asyncio.run(main(arguments.count, arguments.workers, arguments.database, arguments.json, arguments.trace))

@@ -42,7 +42,7 @@ class FakeSlack:
         self.homes: dict[str, dict[str, Any]] = {}  # Slack user id -> their App Home as last published
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._server = _Server(("127.0.0.1", port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -132,6 +132,8 @@ class FakeSlack:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # connections kept alive, as Slack's are (every answer has a length)
+
             def log_message(self, *_: Any) -> None:
                 pass
 
@@ -182,6 +184,12 @@ class FakeSlack:
                 self.wfile.write(data)
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: a burst of 50 connections (as from Slack's
+    # side of a busy minute) had SYNs dropped and retried after 1 s and 3 s. Slack's API has no such limit.
+    request_queue_size = 1024
 
 
 if __name__ == "__main__":  # python -m tests.fake_slack PORT [email=USERID ...]: a fake of its own
