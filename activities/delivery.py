@@ -24,6 +24,7 @@ from activities.channels import (
     recipient_of,
     use_case_summary,
 )
+from activities.foreground import Foreground
 from activities.home import home_of
 from aims.domain.messages import DELIVER_ACTIVITY, DeliverRequest
 from aims.persistence import outbox, queries, users
@@ -38,10 +39,14 @@ OFFERS = {"gate_request": ["decide", "open"], "gate_reminder": ["decide", "open"
 
 
 class DeliveryActivities:
-    def __init__(self, database_url: str, channels: Sequence[Channel], public_url: str):
+    def __init__(
+        self, database_url: str, channels: Sequence[Channel], public_url: str, foreground: Foreground | None = None
+    ):
         self.database_url = database_url
         self.channels = {channel.name: channel for channel in channels}
         self.public_url = public_url
+        # Nobody waits on a delivery: register writes (someone waits on each) go first.
+        self.foreground = foreground or Foreground()
         # A person's Home is shown again once for a burst of their notices, not once each.
         self._homes = Coalesced(HOME_REFRESH_SECONDS, self._refresh)
 
@@ -49,6 +54,7 @@ class DeliveryActivities:
     def deliver_notices(self, request: DeliverRequest) -> int:
         """Send each pending delivery of the request, then finalise prompts of closed gates, then
         show the people concerned what waits for them now (where a channel has a place for it)."""
+        self.foreground.wait_for_quiet()
         with transaction(self.database_url) as session:
             rows = outbox.pending(session, request.about, request.notice_keys)
             context = Deliveries(session, self.public_url)
@@ -67,6 +73,7 @@ class DeliveryActivities:
 
     def _refresh(self, key: tuple[str, str]) -> None:
         """Best effort: a Home that could not be refreshed is refreshed when it is next opened."""
+        self.foreground.wait_for_quiet()
         channel_name, email = key
         channel = self.channels.get(channel_name)
         try:

@@ -7,6 +7,7 @@ import datetime as dt
 
 from temporalio import activity
 
+from activities.foreground import Foreground
 from aims.domain.classification import classify, review_roles
 from aims.domain.messages import CLASSIFY_ACTIVITY, RECORD_ACTIVITY, ClassifyRequest, ClassifyResult, RecordRequest, RecordResult
 from aims.domain.policy import Policy
@@ -16,11 +17,13 @@ from aims.persistence.register import record_transition
 
 
 class RegisterActivities:
-    def __init__(self, database_url: str, policy: Policy, *, channels: list[str]):
+    def __init__(self, database_url: str, policy: Policy, *, channels: list[str], foreground: Foreground | None = None):
         self.database_url = database_url
         self.policy = policy
         # The channels configured (their names); with none, the inbox row is the delivery.
         self.channels = channels
+        # A register write holds an Update someone waits on: the channels' work holds back meanwhile.
+        self.foreground = foreground or Foreground()
 
     @activity.defn(name=CLASSIFY_ACTIVITY)
     def classify_intake(self, request: ClassifyRequest) -> ClassifyResult:
@@ -34,7 +37,7 @@ class RegisterActivities:
 
     @activity.defn(name=RECORD_ACTIVITY)
     def record_transition(self, request: RecordRequest) -> RecordResult:
-        with write_transaction(self.database_url) as session:
+        with self.foreground.running(), write_transaction(self.database_url) as session:
             recorded = record_transition(
                 session, request.state, request.transition, dt.datetime.now(dt.UTC), channels=self.channels
             )
