@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+import aiohttp
 from opentelemetry.trace import SpanKind
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
@@ -105,6 +106,12 @@ class SlackDoor:
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
+    async def close(self) -> None:
+        """At shutdown: the background work finishes, then the connections to Slack close."""
+        await self.settle()
+        if self.client.session is not None:
+            await self.client.session.close()
+
     # ------------------------------------------------------------ the database, in a worker thread
 
     def service_db(self) -> AbstractContextManager[Session]:
@@ -128,6 +135,10 @@ class SlackDoor:
 
     async def call(self, method: str, **arguments: Any) -> Any | None:
         """One Web API call; a failure is logged with Slack's error code and answered with None."""
+        if self.client.session is None or self.client.session.closed:
+            # One session, made on the loop that serves requests: its connections to Slack are
+            # kept (without it, each call opens a new connection and TLS session).
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.client.timeout))
         try:
             with tracer().start_as_current_span(f"slack {method}", kind=SpanKind.CLIENT):
                 return await getattr(self.client, method)(**arguments)
