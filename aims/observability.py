@@ -56,14 +56,19 @@ class TemporalMetrics:
         self.buffer = buffer
         self.registry = registry
         self._metrics: dict[str, tuple[Any, list[str]]] = {}
+        # The runtime hands out the same metric and attribute objects each time (temporalio's
+        # promise, for this): the prometheus child for a pair is looked up once, not per update.
+        self._targets: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
         self._lock = threading.Lock()
 
     def drain(self) -> None:
         with self._lock:
             for update in self.buffer.retrieve_updates():
-                metric, labels = self._metric(update.metric, update.attributes)
-                values = {key: str(update.attributes.get(key, "")) for key in labels}
-                target = metric.labels(**values) if labels else metric
+                key = (id(update.metric), id(update.attributes))
+                found = self._targets.get(key)
+                if found is None:  # keeps both objects alive, so their ids stay theirs
+                    found = self._targets[key] = (self._target(update), update.metric, update.attributes)
+                target = found[0]
                 kind = update.metric.kind
                 if kind == BUFFERED_METRIC_KIND_COUNTER:
                     target.inc(update.value)
@@ -71,6 +76,11 @@ class TemporalMetrics:
                     target.set(update.value)
                 else:
                     target.observe(update.value)
+
+    def _target(self, update: Any) -> Any:
+        metric, labels = self._metric(update.metric, update.attributes)
+        values = {key: str(update.attributes.get(key, "")) for key in labels}
+        return metric.labels(**values) if labels else metric
 
     def _metric(self, metric: Any, attributes: Any) -> tuple[Any, list[str]]:
         found = self._metrics.get(metric.name)

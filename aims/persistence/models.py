@@ -247,7 +247,8 @@ class Notification(Base):
     gate_id: Mapped[str | None] = mapped_column(String(80))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[dt.datetime]
-    deliveries: Mapped[list[Delivery]] = relationship(lazy="selectin", back_populates="notification")
+    # Loaded where asked for (the inbox): a delivery loads its notification, not its siblings.
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="notification")
 
 
 class Delivery(Base):

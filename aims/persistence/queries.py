@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select, tuple_
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, selectinload
 
 from aims import audit
 from aims.domain.bounds import EMAIL_MAX, PRINTABLE, SHORT_MAX
@@ -319,7 +319,7 @@ def reminders_sent(session: Session, use_case_id: str, ref: str) -> int:
 def notifications_for(
     session: Session, recipient: str | None, *, use_case_id: str | None = None, limit: int = 100, offset: int = 0
 ) -> Sequence[Notification]:
-    query = select(Notification)
+    query = select(Notification).options(selectinload(Notification.deliveries))
     if recipient is not None:
         query = query.where(Notification.recipient == recipient)
     if use_case_id:

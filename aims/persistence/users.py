@@ -143,11 +143,11 @@ def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
 
 def user_by_email(session: Session, email: str) -> User | None:
     """Any user, active or not (administration)."""
-    return session.scalar(select(User).where(User.email == normalise_email(email)))
+    return _one(session, select(User).where(User.email == normalise_email(email)))
 
 
 def active_user_by_email(session: Session, email: str) -> User | None:
-    return session.scalar(select(User).where(User.email == normalise_email(email), User.active.is_(True)))
+    return _one(session, select(User).where(User.email == normalise_email(email), User.active.is_(True)))
 
 
 def user_by_slack_id(session: Session, slack_user_id: str) -> User | None:
