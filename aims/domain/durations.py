@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import calendar
-import functools
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -24,8 +24,10 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str) -> Duration:
+        if not isinstance(text, str):
+            raise ValueError(_NOT_A_DURATION.format(text))
         # Cached: every state read validates the policy's durations again, and a policy has a handful.
-        return _parse(text) if isinstance(text, str) else _parse.__wrapped__(text)
+        return _parse(text)
 
     def after(self, start: dt.datetime) -> dt.datetime:
         """The instant this duration after `start`; month ends clamp (31 Jan + P1M = 28/29 Feb)."""
@@ -45,11 +47,14 @@ class Duration:
         return self.text
 
 
+_NOT_A_DURATION = "{!r} is not an ISO 8601 duration such as P3M, P5D or PT20S"
+
+
 @functools.lru_cache(maxsize=512)
-def _parse(text: object) -> Duration:
-    match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
+def _parse(text: str) -> Duration:
+    match = _PATTERN.match(text.strip())
     if not match:
-        raise ValueError(f"{text!r} is not an ISO 8601 duration such as P3M, P5D or PT20S")
+        raise ValueError(_NOT_A_DURATION.format(text))
     part = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
     fixed = dt.timedelta(
         weeks=part["weeks"], days=part["days"], hours=part["hours"], minutes=part["minutes"], seconds=part["seconds"]
