@@ -40,13 +40,13 @@ OFFERS = {"gate_request": ["decide", "open"], "gate_reminder": ["decide", "open"
 
 class DeliveryActivities:
     def __init__(
-        self, database_url: str, channels: Sequence[Channel], public_url: str, foreground: Foreground | None = None
+        self, database_url: str, channels: Sequence[Channel], public_url: str, foreground: Foreground
     ):
         self.database_url = database_url
         self.channels = {channel.name: channel for channel in channels}
         self.public_url = public_url
         # Nobody waits on a delivery: register writes (someone waits on each) go first.
-        self.foreground = foreground or Foreground()
+        self.foreground = foreground
         # A person's Home is shown again once for a burst of their notices, not once each.
         self._homes = Coalesced(HOME_REFRESH_SECONDS, self._refresh)
 

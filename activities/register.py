@@ -17,13 +17,13 @@ from aims.persistence.register import record_transition
 
 
 class RegisterActivities:
-    def __init__(self, database_url: str, policy: Policy, *, channels: list[str], foreground: Foreground | None = None):
+    def __init__(self, database_url: str, policy: Policy, *, channels: list[str], foreground: Foreground):
         self.database_url = database_url
         self.policy = policy
         # The channels configured (their names); with none, the inbox row is the delivery.
         self.channels = channels
         # A register write holds an Update someone waits on: the channels' work holds back meanwhile.
-        self.foreground = foreground or Foreground()
+        self.foreground = foreground
 
     @activity.defn(name=CLASSIFY_ACTIVITY)
     def classify_intake(self, request: ClassifyRequest) -> ClassifyResult:

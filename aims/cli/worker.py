@@ -16,8 +16,8 @@ from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, Sa
 from activities.channels import Channel
 from activities.checkpoint import CheckpointActivities
 from activities.delivery import DeliveryActivities
-from activities.foreground import Foreground
 from activities.digest import DigestActivities
+from activities.foreground import Foreground
 from activities.management_review import ManagementReviewActivities
 from activities.nonconformity import NonconformityActivities
 from activities.register import RegisterActivities

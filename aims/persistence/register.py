@@ -82,14 +82,16 @@ def record_transition(
     previous_gates = {gate["id"]: gate for gate in (stored.state.get("gates", []) if stored else [])}
     before = (stored.details or {}) if stored else {}
     details = dict(before)
-    summary = _summary(state, now)
+    changes = _summary(state, now)
     if stored is None:  # a new use case first: the history rows refer to it
-        connection.execute(_insert(UseCase), [{"id": state.id, "created_at": now, "details": {}, **summary}])
+        connection.execute(_insert(UseCase), [{"id": state.id, "created_at": now, "details": {}, **changes}])
+        changes = {}
     for event in transition.events:
         _HISTORY.get(event.type, _nothing)(connection, state, event, details)
     if details != before:
-        summary["details"] = details
-    connection.execute(_UPDATE_USE_CASE, {"b_id": state.id, **summary})
+        changes["details"] = details
+    if changes:
+        connection.execute(_UPDATE_USE_CASE, {"b_id": state.id, **changes})
     _project_gates(connection, state, previous_gates)
     _project_waiting(connection, state)
     chains.append(
