@@ -68,6 +68,9 @@ class Settings:
     # `aims worker` serves Prometheus metrics here when set (the API serves them at /metrics).
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
+    # Threads the API runs its database work in. Few: on a busy API they only take turns on one
+    # GIL, and each extra one slows the event loop that answers Slack (bench/slack_clicks.py).
+    database_threads: int = 2
     # Temporal payloads are sealed with these (the first seals); `aims dev` makes one.
     payload_keys: tuple[PayloadKey, ...] = ()
     # Only while upgrading from a version that did not seal payloads (SECURITY.md).
@@ -120,6 +123,7 @@ class Settings:
             trusted_proxies=_networks(os.environ.get("AIMS_TRUSTED_PROXIES", "")),
             metrics_port=int(os.environ["AIMS_METRICS_PORT"]) if os.environ.get("AIMS_METRICS_PORT") else None,
             metrics_address=os.environ.get("AIMS_METRICS_ADDRESS", "127.0.0.1"),
+            database_threads=_count("AIMS_DATABASE_THREADS", os.environ.get("AIMS_DATABASE_THREADS", "2"), 1, 64),
             payload_keys=_payload_keys(data_dir),
             payload_plaintext=os.environ.get("AIMS_PAYLOAD_PLAINTEXT", "refuse") == "accept",
             temporal_tls_cert=_path(os.environ.get("TEMPORAL_TLS_CERT")),
@@ -259,6 +263,16 @@ def _smtp(url: str | None, *, public_url: str) -> SmtpSettings | None:
         password=password, starttls=starttls and not implicit_tls, implicit_tls=implicit_tls,
         governance=os.environ.get("AIMS_EMAIL_GOVERNANCE") or None,
     )  # fmt: skip
+
+
+def _count(name: str, value: str, lowest: int, highest: int) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = lowest - 1
+    if not lowest <= count <= highest:
+        raise SettingsError(f"{name}: {value!r} is not a whole number from {lowest} to {highest}")
+    return count
 
 
 def _path(value: str | None) -> Path | None:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,9 +40,13 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # `asyncio.to_thread`, which every database step of the API goes through, uses these.
+        database_threads = ThreadPoolExecutor(settings.database_threads, thread_name_prefix="aims-db")
+        asyncio.get_running_loop().set_default_executor(database_threads)
         yield
         if settings.slack_enabled:
             await app.state.slack.close()
+        database_threads.shutdown(wait=True)
 
     app = FastAPI(
         lifespan=lifespan,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import worker_for
-from aims.settings import Settings
+from aims.settings import Settings, SettingsError
 from api.app import create_app
 from tests import people
 from tests.intakes import ASSESSMENT, CHECKLIST, REVIEW_CONTINUE, SIGNOFF, changed, code_assistant, invoice_ocr
@@ -307,3 +309,18 @@ async def test_a_requester_withdraws_before_approval_and_nothing_waits_any_more(
     assert trail["verified"] and [e["data"]["reason"] for e in trail["events"] if e["type"] == "withdrawn"] == [
         "We bought a product instead"
     ]
+
+
+async def test_the_apis_database_work_runs_in_a_few_threads_of_its_own(database_url: str, monkeypatch):
+    settings = dataclasses.replace(settings_for(database_url, "unused"), database_threads=3)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        names = await asyncio.gather(*(asyncio.to_thread(lambda: threading.current_thread().name) for _ in range(20)))
+    assert {name.rsplit("_", 1)[0] for name in names} == {"aims-db"} and len(set(names)) <= 3
+
+    monkeypatch.setenv("AIMS_DATABASE_THREADS", "4")
+    assert Settings.from_env().database_threads == 4
+    for wrong in ("0", "65", "two"):
+        monkeypatch.setenv("AIMS_DATABASE_THREADS", wrong)
+        with pytest.raises(SettingsError, match=f"AIMS_DATABASE_THREADS: '{wrong}'"):
+            Settings.from_env()
