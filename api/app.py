@@ -40,13 +40,14 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # `asyncio.to_thread`, which every database step of the API goes through, uses these.
-        database_threads = ThreadPoolExecutor(settings.database_threads, thread_name_prefix="aims-db")
-        asyncio.get_running_loop().set_default_executor(database_threads)
+        # `asyncio.to_thread`, which every database step of the API goes through, uses these
+        # (shut down with the event loop, as its default executor).
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(settings.database_threads, thread_name_prefix="aims-db")
+        )
         yield
         if settings.slack_enabled:
             await app.state.slack.close()
-        database_threads.shutdown(wait=True)
 
     app = FastAPI(
         lifespan=lifespan,

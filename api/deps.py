@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated
 
@@ -17,14 +18,20 @@ from aims.application.service import UseCaseService
 bearer = HTTPBearer(auto_error=False, description="The API token printed by `aims users add`")
 
 
-def get_current_user(
+async def get_current_user(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
-    """The user behind the bearer token, with their roles (its own short unit of work)."""
+    """The user behind the bearer token, with their roles (its own short unit of work, in the
+    API's database threads)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ServiceError("unauthorized", "send Authorization: Bearer <token> (from `aims users add`)")
-    with transaction(request.app.state.settings.database_url) as session:
-        user = users.authenticate(session, credentials.credentials, dt.datetime.now(dt.UTC))
+    token, database_url = credentials.credentials, request.app.state.settings.database_url
+
+    def look_up() -> User | None:
+        with transaction(database_url) as session:
+            return users.authenticate(session, token, dt.datetime.now(dt.UTC))
+
+    user = await asyncio.to_thread(look_up)
     if user is None:
         raise ServiceError("unauthorized", "unknown, expired or revoked API token, or a deactivated user")
     return user
@@ -40,7 +47,8 @@ def service_for(request: Request, user: User) -> UseCaseService:
     )
 
 
-def get_service(request: Request, user: CurrentUser) -> UseCaseService:
+# Dependencies without I/O are async: FastAPI would run a plain one in a thread of its own.
+async def get_service(request: Request, user: CurrentUser) -> UseCaseService:
     return service_for(request, user)
 
 

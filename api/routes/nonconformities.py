@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/nonconformities", tags=["nonconformities"])
 Number = Annotated[int, Path(ge=1, le=10**9, description="the nonconformity's number")]
 
 
-def get_service(request: Request, user: CurrentUser) -> NonconformityService:
+async def get_service(request: Request, user: CurrentUser) -> NonconformityService:
     return NonconformityService(request.app.state.settings.database_url, user, request.app.state.gateway)
 
 

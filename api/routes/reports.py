@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/reports", tags=["reports"])
 FORMATS = {200: {"content": {"text/html": {}, "application/pdf": {}, "application/json": {}}}}
 
 
-def get_service(request: Request, user: CurrentUser) -> ReportService:
+async def get_service(request: Request, user: CurrentUser) -> ReportService:
     return ReportService(request.app.state.settings.database_url, user, request.app.state.gateway)
 
 

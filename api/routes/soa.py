@@ -29,7 +29,7 @@ def soa_service(request: Request, user: User) -> SoaService:
     return SoaService(request.app.state.settings.database_url, user, request.app.state.gateway)
 
 
-def get_soa_service(request: Request, user: CurrentUser) -> SoaService:
+async def get_soa_service(request: Request, user: CurrentUser) -> SoaService:
     return soa_service(request, user)
 
 

@@ -61,7 +61,7 @@ def _user(database_url: str, email: str) -> User | None:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def page_service(request: Request, viewer: ViewerDep) -> UseCaseService:
+async def page_service(request: Request, viewer: ViewerDep) -> UseCaseService:
     return service_for(request, viewer.user)
 
 
