@@ -205,3 +205,5 @@ def setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("AIMS_LOG_LEVEL", "info").upper())
+    # WeasyPrint narrates each step of every PDF it makes at info: noise, not events.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)

@@ -20,7 +20,7 @@ from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
 
 from aims.connection import connect
-from aims.observability import JsonFormatter, tracer, use_case_id
+from aims.observability import JsonFormatter, setup_logging, tracer, use_case_id
 from api.app import create_app
 from api.telemetry import RequestTelemetry
 from notifications.slack.channel import SlackChannel
@@ -128,6 +128,18 @@ def test_log_lines_are_json_with_the_use_case_and_the_trace():
     assert first["message"] == "decided v1-review-risk" and first["level"] == "warning"
     assert first["use_case_id"] == "uc-from-a-request" and len(first["trace_id"]) == 32
     assert second["use_case_id"] == "uc-from-an-activity" and "ValueError: boom" in second["exception"]
+
+
+def test_the_log_keeps_events_not_a_pdf_renderers_narration(monkeypatch: pytest.MonkeyPatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    narration = logging.getLogger("weasyprint.progress")
+    monkeypatch.setattr(narration, "level", narration.level)
+    monkeypatch.setenv("AIMS_LOG_LEVEL", "info")
+    setup_logging()
+    assert root.isEnabledFor(logging.INFO)
+    assert not narration.isEnabledFor(logging.INFO) and narration.isEnabledFor(logging.WARNING)
 
 
 async def test_a_request_about_a_use_case_names_it_in_every_log_line_it_causes():
