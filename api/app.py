@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # `asyncio.to_thread`, which every database step of the API goes through, uses these
-        # (shut down with the event loop, as its default executor).
+        # `asyncio.to_thread`, which token checks, commands and Slack's checks go through, uses
+        # these (shut down with the event loop, as its default executor); plain `def` routes
+        # run in Starlette's thread pool (docs/architecture.md, "Threads in the API").
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(settings.database_threads, thread_name_prefix="aims-db")
         )
