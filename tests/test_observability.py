@@ -131,15 +131,17 @@ def test_log_lines_are_json_with_the_use_case_and_the_trace():
 
 
 def test_the_log_keeps_events_not_a_pdf_renderers_narration(monkeypatch: pytest.MonkeyPatch):
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", list(root.handlers))
-    monkeypatch.setattr(root, "level", root.level)
-    narration = logging.getLogger("weasyprint.progress")
-    monkeypatch.setattr(narration, "level", narration.level)
+    root, narration = logging.getLogger(), logging.getLogger("weasyprint.progress")
+    handlers, levels = list(root.handlers), (root.level, narration.level)
     monkeypatch.setenv("AIMS_LOG_LEVEL", "info")
-    setup_logging()
-    assert root.isEnabledFor(logging.INFO)
-    assert not narration.isEnabledFor(logging.INFO) and narration.isEnabledFor(logging.WARNING)
+    try:
+        setup_logging()
+        assert root.isEnabledFor(logging.INFO)
+        assert not narration.isEnabledFor(logging.INFO) and narration.isEnabledFor(logging.WARNING)
+    finally:  # setLevel, not the attribute: it also clears the loggers' cached answers
+        root.handlers[:] = handlers
+        root.setLevel(levels[0])
+        narration.setLevel(levels[1])
 
 
 async def test_a_request_about_a_use_case_names_it_in_every_log_line_it_causes():

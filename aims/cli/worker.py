@@ -100,8 +100,8 @@ def use_case_worker(
         # register write. A few of each: more threads only queue on one GIL (and SQLite's one
         # writer): bench/lifecycle.py at concurrency 20 used about a tenth less worker CPU with 4 than 16.
         activity_executor=ThreadPoolExecutor(max_register_writes + max_outside_work),
-        # Activations are Python under one GIL: two threads run them as fast as the SDK's default
-        # of up to 500, without the threads taking turns (bench/lifecycle.py: about 8% more throughput).
+        # Activations are Python under one GIL: more than two threads only take turns (the SDK's
+        # default allows up to 500). bench/lifecycle.py: as fast or a little faster, never slower.
         workflow_task_executor=ThreadPoolExecutor(2, thread_name_prefix="temporal_workflow_"),
         max_concurrent_activities=max_outside_work,
         max_concurrent_local_activities=max_register_writes,
