@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hmac
 import json
 import logging
 import os
+import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from temporalio.runtime import (
     BUFFERED_METRIC_KIND_COUNTER,
     BUFFERED_METRIC_KIND_GAUGE,
@@ -121,6 +126,48 @@ def keep_draining(every_seconds: float = 5.0) -> None:
             drain_temporal_metrics()
 
     threading.Thread(target=loop, name="temporal-metrics", daemon=True).start()
+
+
+def metrics_authorized(authorization: str | None, token: str) -> bool:
+    """`Authorization: Bearer <AIMS_METRICS_TOKEN>`, compared in constant time."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
+def metrics_exposition() -> bytes:
+    """Everything this process measures, in Prometheus' text format (`CONTENT_TYPE_LATEST`)."""
+    drain_temporal_metrics()
+    return generate_latest(REGISTRY)
+
+
+METRICS_REFUSAL = b"send Authorization: Bearer <AIMS_METRICS_TOKEN>\n"
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Scrapes are not news."""
+
+
+def serve_metrics(port: int, address: str, token: str) -> WSGIServer:
+    """A worker process's metrics (it has no web server of its own), for the token's holder only."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not metrics_authorized(environ.get("HTTP_AUTHORIZATION"), token):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
+            return [METRICS_REFUSAL]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [metrics_exposition()]
+
+    server_class = _MetricsServer
+    if ":" in address:
+        server_class = type("_MetricsServer6", (_MetricsServer,), {"address_family": socket.AF_INET6})
+    server = make_server(address, port, app, server_class=server_class, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
 
 
 # ------------------------------------------------------------ traces

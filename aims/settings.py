@@ -65,7 +65,9 @@ class Settings:
     # An authenticating proxy's header naming the signed-in person, honoured only from these peers.
     trusted_email_header: str | None = None
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
-    # `aims worker` serves Prometheus metrics here when set (the API serves them at /metrics).
+    # Prometheus scrapes /metrics on the API and, when a port is set, each `aims worker` process,
+    # sending this as a bearer token; without it metrics are off.
+    metrics_token: str | None = field(default=None, repr=False)
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     # Threads the API runs its database work in. Few: on a busy API they only take turns on one
@@ -121,7 +123,9 @@ class Settings:
             secret_key=_secret_key(data_dir),
             trusted_email_header=os.environ.get("AIMS_TRUSTED_EMAIL_HEADER") or None,
             trusted_proxies=_networks(os.environ.get("AIMS_TRUSTED_PROXIES", "")),
-            metrics_port=int(os.environ["AIMS_METRICS_PORT"]) if os.environ.get("AIMS_METRICS_PORT") else None,
+            metrics_token=_metrics_token(os.environ.get("AIMS_METRICS_TOKEN"), os.environ.get("AIMS_METRICS_PORT")),
+            metrics_port=_count("AIMS_METRICS_PORT", os.environ["AIMS_METRICS_PORT"], 1, 65535)
+            if os.environ.get("AIMS_METRICS_PORT") else None,
             metrics_address=os.environ.get("AIMS_METRICS_ADDRESS", "127.0.0.1"),
             database_threads=_count("AIMS_DATABASE_THREADS", os.environ.get("AIMS_DATABASE_THREADS", "2"), 1, 64),
             payload_keys=_payload_keys(data_dir),
@@ -183,6 +187,16 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _metrics_token(value: str | None, port: str | None) -> str | None:
+    if not value:
+        if port:
+            raise SettingsError("AIMS_METRICS_PORT needs AIMS_METRICS_TOKEN: a worker's metrics are served to its holder only")
+        return None
+    if value.strip().lower() in _PLACEHOLDERS or len(value) < 32:
+        raise SettingsError("AIMS_METRICS_TOKEN must be at least 32 random characters, not a placeholder")
+    return value
 
 
 PAYLOAD_KEYS_FILE = "payload_keys"

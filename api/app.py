@@ -113,9 +113,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
         """Prometheus: request latency by route, and this process's Temporal client (and worker) metrics."""
-        return metrics_response()
+        return metrics_response(request.headers.get("authorization"), settings.metrics_token)
 
     app.include_router(use_cases.router)
     app.include_router(actions.router)

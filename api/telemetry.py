@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from starlette.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import PlainTextResponse, Response
 
-from aims.observability import REQUEST_SECONDS, drain_temporal_metrics, tracer, use_case_id
+from aims.observability import METRICS_REFUSAL, REQUEST_SECONDS, metrics_authorized, metrics_exposition, tracer, use_case_id
 
 _USE_CASE_PATH = re.compile(r"^(?:/api)?/use-cases/([A-Za-z0-9-]{36})(?:/|$)")
 
@@ -50,6 +50,10 @@ class RequestTelemetry:
                 use_case_id.reset(token)
 
 
-def metrics_response() -> Response:
-    drain_temporal_metrics()
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def metrics_response(authorization: str | None, token: str | None) -> Response:
+    """/metrics for whoever holds AIMS_METRICS_TOKEN; without one, metrics are off (404)."""
+    if token is None:
+        return PlainTextResponse("metrics are off: set AIMS_METRICS_TOKEN and scrape with it as a bearer token\n", 404)
+    if not metrics_authorized(authorization, token):
+        return Response(METRICS_REFUSAL, 401, headers={"WWW-Authenticate": "Bearer"}, media_type="text/plain")
+    return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -19,8 +19,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
 
+from aims.cli import child_worker_environment
 from aims.connection import connect
-from aims.observability import JsonFormatter, setup_logging, tracer, use_case_id
+from aims.observability import JsonFormatter, serve_metrics, setup_logging, tracer, use_case_id
+from aims.settings import Settings, SettingsError
 from api.app import create_app
 from api.telemetry import RequestTelemetry
 from notifications.slack.channel import SlackChannel
@@ -28,10 +30,13 @@ from tests import people
 from tests.conftest import worker_for
 from tests.fake_slack import FakeSlack
 from tests.intakes import invoice_ocr
-from tests.test_api import REQ, Api
+from tests.net import free_port
+from tests.test_api import REQ, Api, settings_for
 from tests.test_slack import NOW, SLACK_IDS, FixedClock, Slack, eventually, new_case, slack_settings
 
 _exporter = InMemorySpanExporter()
+METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 3
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ async def traced(
     monkeypatch.setenv("AIMS_TRACING", "on")
     fake = FakeSlack().start()
     fake.directory.update(SLACK_IDS)
-    settings = slack_settings(fake, database_url, f"traced-{uuid.uuid4()}",
+    settings = slack_settings(fake, database_url, f"traced-{uuid.uuid4()}", metrics_token=METRICS_TOKEN,
                               temporal_address=dev_env.client.service_client.config.target_host)
     client = await connect(settings)
     app = create_app(settings, client=client)
@@ -99,10 +104,52 @@ async def test_one_slack_click_is_one_trace_from_the_request_to_the_slack_calls(
 
 async def test_metrics_show_request_latency_by_route_and_the_temporal_runtime(traced: Slack):
     await traced.api.get(REQ, "/api/use-cases")
-    body = (await traced.http.get("/metrics")).text
+    body = (await traced.http.get("/metrics", headers=SCRAPER)).text
     assert 'aims_http_request_seconds_bucket{le="0.005",method="GET",route="/api/use-cases",status="200"}' in body
     assert "temporal_request" in body  # the client's calls to Temporal, from the runtime's buffer
     assert "temporal_workflow_task_execution_latency" in body  # and the worker's, in this process
+
+
+async def test_metrics_are_for_the_holder_of_the_metrics_token_only(traced: Slack, database_url: str):
+    for refused in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {METRICS_TOKEN}"},
+                    {"Authorization": f"Bearer {traced.api.tokens[REQ]}"}):  # fmt: skip
+        answer = await traced.http.get("/metrics", headers=refused)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert "aims_http" not in answer.text and "AIMS_METRICS_TOKEN" in answer.text
+
+    # Without a token configured, metrics are off.
+    app = create_app(settings_for(database_url, "unused"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+        off = await http.get("/metrics", headers=SCRAPER)
+    assert off.status_code == 404 and "AIMS_METRICS_TOKEN" in off.text
+
+
+def test_a_workers_metrics_are_served_to_the_token_holder_on_a_port_of_its_own(monkeypatch):
+    port = free_port()
+    server = serve_metrics(port, "127.0.0.1", METRICS_TOKEN)
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        scraped = httpx.get(url, headers=SCRAPER)
+        assert scraped.status_code == 200 and "aims_http_request_seconds" in scraped.text
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    monkeypatch.setenv("AIMS_METRICS_PORT", "9400")
+    monkeypatch.delenv("AIMS_METRICS_TOKEN", raising=False)
+    with pytest.raises(SettingsError, match="AIMS_METRICS_PORT needs AIMS_METRICS_TOKEN"):
+        Settings.from_env()
+    for weak in ("changeme", "short"):
+        monkeypatch.setenv("AIMS_METRICS_TOKEN", weak)
+        with pytest.raises(SettingsError, match="AIMS_METRICS_TOKEN must be at least 32"):
+            Settings.from_env()
+    monkeypatch.setenv("AIMS_METRICS_TOKEN", METRICS_TOKEN)
+    settings = Settings.from_env()
+    assert METRICS_TOKEN not in repr(settings)
+    # `aims worker --processes 3`: the children serve on the next ports.
+    assert [child_worker_environment(settings, n)["AIMS_METRICS_PORT"] for n in (1, 2)] == ["9401", "9402"]
 
 
 def test_log_lines_are_json_with_the_use_case_and_the_trace():

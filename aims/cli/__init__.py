@@ -236,9 +236,10 @@ def _stop_on_signals() -> asyncio.Event:
 def _workers(settings: Settings, processes: int) -> int:
     """One worker here and the others in child processes: a worker is CPU-bound on one core."""
     children = [
-        subprocess.Popen([sys.executable, "-m", "aims.cli", "worker", "--processes", "1"])
-        for _ in range(max(processes, 1) - 1)
-    ]
+        subprocess.Popen([sys.executable, "-m", "aims.cli", "worker", "--processes", "1"],
+                         env=child_worker_environment(settings, number))
+        for number in range(1, max(processes, 1))
+    ]  # fmt: skip
     try:
         asyncio.run(_run_worker(settings))
     finally:
@@ -248,6 +249,15 @@ def _workers(settings: Settings, processes: int) -> int:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=30)
     return 0
+
+
+def child_worker_environment(settings: Settings, number: int) -> dict[str, str]:
+    """The environment of worker process `number` (from 1): each serves its metrics on a port of
+    its own, AIMS_METRICS_PORT + number."""
+    environment = dict(os.environ)
+    if settings.metrics_port:
+        environment["AIMS_METRICS_PORT"] = str(settings.metrics_port + number)
+    return environment
 
 
 def _serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> None:

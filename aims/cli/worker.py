@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import start_http_server
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleAlreadyRunningError, ScheduleSpec
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import RestrictedWorkflowAccessError, SandboxedWorkflowRunner, SandboxRestrictions
@@ -32,6 +31,7 @@ from aims.domain.messages import (
     MANAGEMENT_REVIEW_WORKFLOW_TYPE,
 )
 from aims.domain.policy import Policy
+from aims.observability import serve_metrics
 from aims.settings import Settings, current_policy
 from workflows.registry import WORKFLOWS
 
@@ -127,8 +127,8 @@ async def ensure_schedule(
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    if settings.metrics_port:  # a worker process has no web server of its own
-        start_http_server(settings.metrics_port, addr=settings.metrics_address)
+    if settings.metrics_port and settings.metrics_token:  # settings refuse a port without a token
+        serve_metrics(settings.metrics_port, settings.metrics_address, settings.metrics_token)
     client = await connect(settings)
     channels = channels_for(settings)
     if channels:
