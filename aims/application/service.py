@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from pydantic import BaseModel
-from sqlalchemy import exists, select
+from sqlalchemy import Row, exists, select
 from sqlalchemy.orm import Session
 
 from aims.domain import lifecycle, permissions
@@ -79,13 +79,13 @@ class UseCaseService(Caller):
 
     # ------------------------------------------------------------ reads
 
-    def row(self, session: Session, use_case_id: str) -> UseCase:
-        row = queries.get_use_case(session, use_case_id)
+    def row(self, session: Session, use_case_id: str) -> Row[Any]:
+        row = queries.use_case_row(session, use_case_id)
         if row is None:
             raise ServiceError("not_found", f"no use case {use_case_id!r}")
         return row
 
-    def readable(self, session: Session, use_case_id: str) -> tuple[UseCase, UseCaseState]:
+    def readable(self, session: Session, use_case_id: str) -> tuple[Row[Any], UseCaseState]:
         """The use case, if this user may read its full detail (P: who may read what)."""
         row = self.row(session, use_case_id)
         state = queries.state_of(row)
