@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import dataclasses
 import re
 from ipaddress import ip_network
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import worker_for
 from api.app import create_app
+from api.web.render import countdown
 from aims.application import intake_form
 from tests import people
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
@@ -352,3 +354,14 @@ async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_au
     mine = [(e["type"], e["actor"]) for e in trail if e["data"].get("email") == email]
     assert [kind for kind, _ in mine] == ["user_added", "roles_set", "token_rotated", "user_deactivated"], mine
     assert {actor for _, actor in mine} == {"web:admin@example.com"}
+
+
+def test_sla_countdowns_read_as_a_person_would_say_them():
+    now = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
+    at = lambda **delta: (now + dt.timedelta(**delta)).isoformat()  # noqa: E731
+    assert countdown(at(days=2, hours=4, minutes=30), now) == "due in 2 d 4 h"
+    assert countdown(at(days=3), now) == "due in 3 d"
+    assert countdown(at(hours=-5, minutes=-10), now) == "overdue by 5 h 10 min"
+    assert countdown(at(hours=5), now) == "due in 5 h"
+    assert countdown(at(minutes=12), now) == "due in 12 min"
+    assert countdown(at(seconds=-20), now) == "overdue by under a minute"

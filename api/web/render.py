@@ -25,11 +25,13 @@ def render(request: Request, name: str, viewer: Any, status_code: int = 200, **c
     )
 
 
-def countdown(due: str) -> str:
-    """'due in 2 d 4 h' or 'overdue by 5 h', for SLA columns."""
-    seconds = (dt.datetime.fromisoformat(due) - dt.datetime.now(dt.UTC)).total_seconds()
+def countdown(due: str, now: dt.datetime | None = None) -> str:
+    """'due in 2 d 4 h', 'overdue by 5 h 10 min' or 'due in under a minute', for SLA columns."""
+    seconds = (dt.datetime.fromisoformat(due) - (now or dt.datetime.now(dt.UTC))).total_seconds()
     days, rest = divmod(abs(int(seconds)), 86400)
-    text = f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+    hours, minutes = rest // 3600, rest % 3600 // 60
+    parts = [(days, "d"), (hours, "h")] if days else [(hours, "h"), (minutes, "min")]
+    text = " ".join(f"{count} {unit}" for count, unit in parts if count) or "under a minute"
     return f"due in {text}" if seconds >= 0 else f"overdue by {text}"
 
 
