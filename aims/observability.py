@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from http import HTTPStatus
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -134,17 +135,23 @@ def metrics_authorized(authorization: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode())
 
 
-def metrics_exposition() -> bytes:
-    """Everything this process measures, in Prometheus' text format (`CONTENT_TYPE_LATEST`)."""
+def metrics_answer(authorization: str | None, token: str | None) -> tuple[int, str, bytes]:
+    """/metrics as (status, content type, body), for the API and each worker alike: this process's
+    measurements for the token's holder, 401 for anyone else, 404 when no token is configured."""
+    if token is None:
+        return 404, "text/plain", b"metrics are off: set AIMS_METRICS_TOKEN and scrape with it as a bearer token\n"
+    if not metrics_authorized(authorization, token):
+        return 401, "text/plain", b"send Authorization: Bearer <AIMS_METRICS_TOKEN>\n"
     drain_temporal_metrics()
-    return generate_latest(REGISTRY)
-
-
-METRICS_REFUSAL = b"send Authorization: Bearer <AIMS_METRICS_TOKEN>\n"
+    return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
 
 
 class _MetricsServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+
+class _MetricsServer6(_MetricsServer):
+    address_family = socket.AF_INET6
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -156,15 +163,12 @@ def serve_metrics(port: int, address: str, token: str) -> WSGIServer:
     """A worker process's metrics (it has no web server of its own), for the token's holder only."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not metrics_authorized(environ.get("HTTP_AUTHORIZATION"), token):
-            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
-            return [METRICS_REFUSAL]
-        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
-        return [metrics_exposition()]
+        status, content_type, body = metrics_answer(environ.get("HTTP_AUTHORIZATION"), token)
+        headers = [("Content-Type", content_type)] + ([("WWW-Authenticate", "Bearer")] if status == 401 else [])
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [body]
 
-    server_class = _MetricsServer
-    if ":" in address:
-        server_class = type("_MetricsServer6", (_MetricsServer,), {"address_family": socket.AF_INET6})
+    server_class = _MetricsServer6 if ":" in address else _MetricsServer
     server = make_server(address, port, app, server_class=server_class, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

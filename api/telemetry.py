@@ -8,10 +8,9 @@ import time
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 
-from aims.observability import METRICS_REFUSAL, REQUEST_SECONDS, metrics_authorized, metrics_exposition, tracer, use_case_id
+from aims.observability import REQUEST_SECONDS, metrics_answer, tracer, use_case_id
 
 _USE_CASE_PATH = re.compile(r"^(?:/api)?/use-cases/([A-Za-z0-9-]{36})(?:/|$)")
 
@@ -51,9 +50,6 @@ class RequestTelemetry:
 
 
 def metrics_response(authorization: str | None, token: str | None) -> Response:
-    """/metrics for whoever holds AIMS_METRICS_TOKEN; without one, metrics are off (404)."""
-    if token is None:
-        return PlainTextResponse("metrics are off: set AIMS_METRICS_TOKEN and scrape with it as a bearer token\n", 404)
-    if not metrics_authorized(authorization, token):
-        return Response(METRICS_REFUSAL, 401, headers={"WWW-Authenticate": "Bearer"}, media_type="text/plain")
-    return Response(metrics_exposition(), media_type=CONTENT_TYPE_LATEST)
+    status, content_type, body = metrics_answer(authorization, token)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status, headers=headers, media_type=content_type)
