@@ -32,7 +32,7 @@ from tests.fake_slack import FakeSlack
 from tests.intakes import invoice_ocr
 from tests.net import free_port
 from tests.test_api import REQ, Api, settings_for
-from tests.test_slack import NOW, SLACK_IDS, FixedClock, Slack, eventually, new_case, slack_settings
+from tests.test_slack import NOW, SLACK_IDS, FixedClock, Slack, eventually, new_case, settled, slack_deliveries, slack_settings
 
 _exporter = InMemorySpanExporter()
 METRICS_TOKEN = "metrics-" + "0123456789abcdef" * 3
@@ -76,6 +76,8 @@ async def traced(
 async def test_one_slack_click_is_one_trace_from_the_request_to_the_slack_calls(traced: Slack):
     uc = await new_case(traced, invoice_ocr())
     prompt = await traced.prompt("UAIMS", uc, "v1-final-aims_owner")
+    # The earlier transitions' messages are out first: their spans belong to their own traces.
+    await eventually(lambda: settled(slack_deliveries(traced, uc)))
     posts_before = len(traced.fake.called("chat.postMessage"))
     _exporter.clear()
 
