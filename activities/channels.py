@@ -8,7 +8,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from aims.persistence.models import UseCase, User
+from aims.persistence.models import User
+from aims.persistence.queries import UseCaseRow
 
 # What a message about a gate may offer: buttons to decide (Slack) or a link to the exact form
 # (e-mail: never a one-click approve), and a link to open the use case.
@@ -166,7 +167,7 @@ def topic_title(topic: str) -> str:
             "mr": f"Management review {number}"}.get(kind, topic)  # fmt: skip
 
 
-def use_case_summary(row: UseCase, public_url: str) -> UseCaseSummary:
+def use_case_summary(row: UseCaseRow, public_url: str) -> UseCaseSummary:
     """From the register's row alone (no further queries: prompts are rewritten under load)."""
     return UseCaseSummary(
         id=row.id, name=row.name, status=row.status, version=row.version, aims_tier=row.aims_tier,

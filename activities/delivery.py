@@ -118,7 +118,7 @@ class DeliveryActivities:
                 channel = self.channels.get(row.channel) if row is not None else None
                 if row is None or row.finalized_at is not None or row.reference is None or channel is None:
                     continue
-                use_case = queries.get_use_case(session, use_case_id)
+                use_case = queries.use_case_row(session, use_case_id)
                 gate = queries.gate_with_decision(session, use_case_id, row.notification.gate_id or "")
                 if use_case is None or gate is None:
                     continue
@@ -201,7 +201,7 @@ class Deliveries:
 
     def _use_case(self, use_case_id: str) -> UseCaseSummary | None:
         if use_case_id not in self._use_cases:
-            row = queries.get_use_case(self.session, use_case_id)
+            row = queries.use_case_row(self.session, use_case_id)
             self._use_cases[use_case_id] = use_case_summary(row, self.public_url) if row is not None else None
         return self._use_cases[use_case_id]
 

@@ -9,20 +9,21 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from aims.persistence import models, queries, users
+from aims.persistence import models, outbox, queries, users
 from aims.persistence.db import transaction
 from tests.conftest import worker_for
 from aims.settings import Settings, SettingsError
@@ -32,7 +33,7 @@ from notifications.slack.client import call, web_client
 from notifications.slack.door import SlackDoor
 from activities.channels import Delivery, GateSummary, Recipient, UseCaseSummary, gate_summary, use_case_summary
 from notifications.slack import blocks
-from notifications.slack.channel import SlackChannel
+from notifications.slack.channel import SlackChannel, reference
 from tests import people
 from tests.fake_slack import FakeSlack
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
@@ -58,6 +59,14 @@ async def eventually(check: Callable[[], Any], seconds: float = 15) -> Any:
             return result
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def background_work_never_fails(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """What a click starts after answering Slack only logs its failures: here they fail the test."""
+    yield
+    failed = [r for r in caplog.records if r.name == "notifications.slack.door" and r.levelno >= logging.ERROR]
+    assert not failed, [r.getMessage() + str(r.exc_info) for r in failed]
 
 
 @pytest.fixture(scope="module")
@@ -218,9 +227,20 @@ async def test_an_approver_takes_a_use_case_to_approved_entirely_from_slack(slac
     recording = updates[0]["blocks"]  # shown at once, from the clicked message, buttons kept
     assert "Recording your decision" in json.dumps(recording)
     assert [b["type"] for b in recording if b["type"] == "actions"] == ["actions"]
-    update = updates[-1]
-    assert "Approved by risk@example.com" in json.dumps(update["blocks"])
-    assert not any(b["type"] == "actions" for b in update["blocks"])
+    outcome = updates[-1]
+    assert "Approved by risk@example.com" in json.dumps(outcome["blocks"])
+    assert not any(b["type"] == "actions" for b in outcome["blocks"])
+    # Marked finalised in the register (the delivery activity leaves it alone), that prompt only.
+    where = (models.Delivery.reference == reference(prompt["channel_id"], prompt["ts"]))
+    security, marked = await slack.prompt("USEC", uc, "v1-review-security"), dt.datetime(2027, 1, 4, tzinfo=dt.UTC)
+    with transaction(slack.database_url) as session:
+        session.execute(update(models.Delivery).where(where).values(finalized_at=None))
+        outbox.mark_finalized(session, uc, "v1-review-risk", "slack", reference(prompt["channel_id"], prompt["ts"]), marked)
+        outbox.mark_finalized(session, uc, "v1-review-risk", "slack", reference("DUSEC", security["ts"]), marked)
+    with transaction(slack.database_url) as session:
+        assert session.scalar(select(models.Delivery.finalized_at).where(where)) == marked
+        assert session.scalar(select(models.Delivery.finalized_at).where(
+            models.Delivery.reference == reference("DUSEC", security["ts"]))) is None  # fmt: skip
 
     # A click on a gate someone already decided is refused, with who decided it.
     await slack.click("USEC", prompt, "aims_approve")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from aims.domain.state import Notice
@@ -111,27 +111,34 @@ def prompts_to_finalize(session: Session, use_case_id: str) -> Sequence[Delivery
     return session.scalars(query).all()
 
 
-def _prompt(use_case_id: str, gate_id: str, channel: str, reference: str) -> Select[tuple[Delivery]]:
-    return (
-        select(Delivery)
-        .join(Notification, Notification.id == Delivery.notification_id)
-        .where(
-            Notification.use_case_id == use_case_id,
-            Notification.gate_id == gate_id,
-            Notification.kind == "gate_request",
-            Delivery.channel == channel,
-            Delivery.reference == reference,
-        )
+_DELIVERIES, _NOTIFICATIONS = Delivery.__table__, Notification.__table__
+# Every click on a Slack prompt ends with one: a Core statement, built once.
+_FINALIZE_PROMPT = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.channel == bindparam("b_channel"),
+        _DELIVERIES.c.reference == bindparam("b_reference"),
+        _DELIVERIES.c.finalized_at.is_(None),
+        _DELIVERIES.c.notification_id.in_(
+            select(_NOTIFICATIONS.c.id).where(
+                _NOTIFICATIONS.c.use_case_id == bindparam("use_case_id"),
+                _NOTIFICATIONS.c.gate_id == bindparam("gate_id"),
+                _NOTIFICATIONS.c.kind == "gate_request",
+            )
+        ),
     )
+    .values(finalized_at=bindparam("now"))
+)
 
 
 def mark_finalized(
     session: Session, use_case_id: str, gate_id: str, channel: str, reference: str, now: dt.datetime
 ) -> None:
     """The prompt shows its outcome (rewritten where it was clicked): the delivery activity skips it."""
-    prompt = session.scalar(_prompt(use_case_id, gate_id, channel, reference))
-    if prompt is not None and prompt.finalized_at is None:
-        prompt.finalized_at = now
+    session.connection().execute(
+        _FINALIZE_PROMPT,
+        {"b_channel": channel, "b_reference": reference, "use_case_id": use_case_id, "gate_id": gate_id, "now": now},
+    )
 
 
 def prompt_reference(session: Session, use_case_id: str, gate_id: str, recipient: str, channel: str) -> str | None:

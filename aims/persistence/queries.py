@@ -42,8 +42,8 @@ def get_use_case(session: Session, use_case_id: str) -> UseCase | None:
 
 # Every action's answer reads the use case's detail: plain Core statements, built once. Through
 # the ORM the same four queries cost three times as much CPU (bench/lifecycle.py's API).
-_USE_CASES, _DECISIONS, _INCIDENTS, _WAITING = (
-    model.__table__ for model in (UseCase, GateDecision, Incident, WaitingItem)
+_USE_CASES, _GATES, _DECISIONS, _INCIDENTS, _WAITING = (
+    model.__table__ for model in (UseCase, Gate, GateDecision, Incident, WaitingItem)
 )
 _USE_CASE_ROW = select(_USE_CASES).where(_USE_CASES.c.id == bindparam("id"))
 _COMMENTS = select(_DECISIONS.c.gate_id, _DECISIONS.c.comment).where(
@@ -192,20 +192,25 @@ def _chain(session: Session, chain_id: str) -> dict[str, Any]:
     }
 
 
+# Each Slack click and each finalised prompt reads one: a Core statement, built once.
+_GATE_WITH_DECISION = (
+    select(_GATES.c.gate_id, _GATES.c.role, _GATES.c.kind, _GATES.c.version, _GATES.c.state, _GATES.c.due_at,
+           _DECISIONS.c.decided_by, _DECISIONS.c.decided_at, _DECISIONS.c.decision, _DECISIONS.c.comment)
+    .outerjoin(_DECISIONS, (_DECISIONS.c.use_case_id == _GATES.c.use_case_id) & (_DECISIONS.c.gate_id == _GATES.c.gate_id))
+    .where(_GATES.c.use_case_id == bindparam("use_case_id"), _GATES.c.gate_id == bindparam("gate_id"))
+)  # fmt: skip
+
+
 def gate_with_decision(session: Session, use_case_id: str, gate_id: str) -> dict[str, Any] | None:
     """A gate as the register has it now, with its decision (also one no longer in the state)."""
-    gate = session.get(Gate, (use_case_id, gate_id))
+    gate = session.connection().execute(_GATE_WITH_DECISION, {"use_case_id": use_case_id, "gate_id": gate_id}).first()
     if gate is None:
         return None
-    decision = session.scalar(
-        select(GateDecision).where(GateDecision.use_case_id == use_case_id, GateDecision.gate_id == gate_id)
-    )
     return {
         "id": gate.gate_id, "role": gate.role, "kind": gate.kind, "version": gate.version, "state": gate.state,
-        "due_at": gate.due_at.isoformat() if gate.due_at else None,
-        "decided_by": decision.decided_by if decision else None,
-        "decided_at": decision.decided_at.isoformat() if decision else None,
-        "decision": decision.decision if decision else None, "comment": decision.comment if decision else None,
+        "due_at": gate.due_at.isoformat() if gate.due_at else None, "decided_by": gate.decided_by,
+        "decided_at": gate.decided_at.isoformat() if gate.decided_at else None,
+        "decision": gate.decision, "comment": gate.comment,
     }  # fmt: skip
 
 

@@ -195,7 +195,7 @@ async def rewrite(slack: SlackDoor, click: Click) -> None:
     where = (click.use_case_id, click.gate_id, CHANNEL_NAME, reference(channel, ts))
 
     def load(session: Session) -> tuple[UseCaseSummary, GateSummary] | None:
-        row = queries.get_use_case(session, click.use_case_id)
+        row = queries.use_case_row(session, click.use_case_id)
         gate = queries.gate_with_decision(session, click.use_case_id, click.gate_id) if row is not None else None
         if row is None or gate is None:
             return None
