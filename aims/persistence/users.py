@@ -135,7 +135,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
     """The active user whose unexpired API token this is."""
-    user = _one(session, select(User).where(User.token_hash == hash_token(token), User.active.is_(True)))
+    user = _asking(session, _BY_TOKEN_HASH, hash_token(token))
     if user is None or (user.token_expires_at is not None and user.token_expires_at <= now):
         return None
     return user
@@ -151,12 +151,30 @@ def active_user_by_email(session: Session, email: str) -> User | None:
 
 
 def user_by_slack_id(session: Session, slack_user_id: str) -> User | None:
-    return _one(session, select(User).where(User.slack_user_id == slack_user_id, User.active.is_(True)))
+    return _asking(session, _BY_SLACK_ID, slack_user_id)
 
 
 def _one(session: Session, query: Select[tuple[User]]) -> User | None:
     """A user with their roles in one query (every request and click starts with one)."""
     return session.scalars(query.options(joinedload(User.role_rows))).unique().one_or_none()
+
+
+_USERS, _ROLES = User.__table__, UserRole.__table__
+_ACTIVE_WITH_ROLES = (
+    select(_USERS, _ROLES.c.role).outerjoin(_ROLES, _ROLES.c.user_id == _USERS.c.id).where(_USERS.c.active.is_(True))
+)
+_BY_TOKEN_HASH = _ACTIVE_WITH_ROLES.where(_USERS.c.token_hash == bindparam("key"))
+_BY_SLACK_ID = _ACTIVE_WITH_ROLES.where(_USERS.c.slack_user_id == bindparam("key"))
+
+
+def _asking(session: Session, statement: Select[Any], key: str) -> User | None:
+    """The active user behind a request or a click, to read (not to change): every request and
+    click starts with one, so a Core statement, built once, and a User that no session tracks."""
+    rows = session.connection().execute(statement, {"key": key}).all()
+    if not rows:
+        return None
+    columns = {name: value for name, value in rows[0]._mapping.items() if name != "role"}
+    return User(**columns, role_rows=[UserRole(user_id=columns["id"], role=row.role) for row in rows if row.role])
 
 
 def list_users(session: Session) -> Sequence[User]:
