@@ -82,10 +82,15 @@ def aims_processes(
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate, and kill what has not stopped in 30 s: a bench leaves nothing running."""
     for process in processes:
         process.terminate()
     for process in processes:
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def wait_until_ready(http: httpx.AsyncClient, *, temporal: bool = True) -> None:

@@ -260,8 +260,7 @@ async def main(count: int, workers: int, database: str | None, as_json: bool, tr
             if collector is not None:
                 await show_traces(collector)
     finally:
-        stop(processes)
-        fake.terminate()
+        stop([*processes, fake])
         if collector is not None:
             collector.stop()
     decided_once = sum(
