@@ -236,7 +236,7 @@ class UseCaseService(Caller):
     def _exists(self, intake: Intake, use_case_id: str) -> bool:
         with self.db() as session:
             self._require_known_owner(session, intake)
-            return queries.get_use_case(session, use_case_id) is not None
+            return queries.use_case_row(session, use_case_id) is not None
 
     async def act(self, use_case_id: str, command: Command, idempotency_key: str | None) -> dict[str, Any]:
         prepared = await asyncio.to_thread(self.prepare, use_case_id, command, idempotency_key)

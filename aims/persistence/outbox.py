@@ -18,9 +18,10 @@ from aims.persistence.models import Delivery, Gate, Notification
 ORGANISATION = ""
 
 
-_ADD_NOTIFICATIONS = insert(Notification.__table__)
-_ADD_NOTIFICATIONS_WITH_IDS = _ADD_NOTIFICATIONS.returning(Notification.__table__.c.id, sort_by_parameter_order=True)
-_ADD_DELIVERIES = insert(Delivery.__table__)
+_NOTIFICATIONS, _DELIVERIES = Notification.__table__, Delivery.__table__
+_ADD_NOTIFICATIONS = insert(_NOTIFICATIONS)
+_ADD_NOTIFICATIONS_WITH_IDS = _ADD_NOTIFICATIONS.returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+_ADD_DELIVERIES = insert(_DELIVERIES)
 
 
 def store(
@@ -111,7 +112,6 @@ def prompts_to_finalize(session: Session, use_case_id: str) -> Sequence[Delivery
     return session.scalars(query).all()
 
 
-_DELIVERIES, _NOTIFICATIONS = Delivery.__table__, Notification.__table__
 # Every click on a Slack prompt ends with one: a Core statement, built once.
 _FINALIZE_PROMPT = (
     update(_DELIVERIES)
