@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             "Durable workflow and approval engine for an ISO/IEC 42001 AI management system. "
             f"Request bodies are limited to {BODY_MAX_BYTES:,} bytes (413 above)."
         ),
+        # `RequestTelemetry` makes each request's span and metric. FastAPI's own would add a second
+        # server span, and it looks up the OpenTelemetry providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.policy = current_policy()
