@@ -116,3 +116,21 @@ def test_aims_dev_serves_everything_and_a_restart_loses_nothing(environment):
         assert call(dev, "aims@example.com", f"/api/use-cases/{uc}/audit")["verified"]
     finally:
         dev.stop()
+
+
+@pytest.mark.parametrize("taken", ["port", "temporal_port", "ui_port"])
+def test_aims_dev_refuses_a_port_in_use_before_it_starts_anything(environment, taken):
+    """Another `aims dev` holding the port: its Temporal must not serve ours, nor our worker take its tasks."""
+    dev = Dev(environment)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", getattr(dev, taken)))
+        holder.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "aims.cli", "dev", "--port", str(dev.port),
+             "--temporal-port", str(dev.temporal_port), "--temporal-ui-port", str(dev.ui_port)],
+            env=environment, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"127.0.0.1:{getattr(dev, taken)} is in use" in result.stderr
+    assert "aims API and web UI" not in result.stdout  # nothing claimed to be serving
+    assert not (Path(environment["AIMS_DATA_DIR"]) / "temporal.log").exists()  # no server started

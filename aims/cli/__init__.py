@@ -286,6 +286,14 @@ def binary(name: str) -> str:
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     # SIGTERM stops everything the way Ctrl-C does, including the Temporal server we started.
     signal.signal(signal.SIGTERM, _interrupt)
+    # A port in use is most often another `aims dev`: its Temporal would answer for ours, and this
+    # worker would take tasks sealed with another data directory's keys.
+    for host, port, option in (
+        (args.host, args.port, "--port"),
+        ("127.0.0.1", args.temporal_port, "--temporal-port"),
+        ("127.0.0.1", args.temporal_ui_port, "--temporal-ui-port"),
+    ):
+        _require_free_port(host, port, option)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     address = f"127.0.0.1:{args.temporal_port}"
@@ -347,6 +355,18 @@ async def _dev_services(settings: Settings, host: str, port: int) -> None:
     finally:
         stop.set()
         await worker
+
+
+def _require_free_port(host: str, port: int, option: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: only a listener counts
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise SystemExit(
+                f"aims: {host}:{port} is in use (another `make run`?); stop it, or pick another port: "
+                f"`.venv/bin/aims dev {option} N`"
+            ) from None
 
 
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
