@@ -23,6 +23,7 @@ from aims.persistence.db import session_factory
 from aims.settings import Settings, check_proxy_settings, current_policy
 from aims.application.errors import ServiceError
 from aims.application.gateway import UseCaseGateway
+from api import docs
 from api.headers import SecurityHeaders
 from api.limits import BodyLimit
 from api.proxy import TrustedProxies
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         # `RequestTelemetry` makes each request's span and metric. FastAPI's own would add a second
         # server span, and it looks up the OpenTelemetry providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # served by `api.docs`, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.policy = current_policy()
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     app.include_router(reports.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    docs.install(app)
     if settings.slack_enabled:
         from notifications.slack import endpoints
         from notifications.slack.door import SlackDoor

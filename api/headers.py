@@ -1,24 +1,18 @@
 """Security headers on every response: nothing inline runs, nothing frames us, nothing sniffs.
 
-Pages use only /static files, so the policy is `default-src 'self'`. The OpenAPI pages
-(/docs, /redoc) are FastAPI's: they load Swagger UI / ReDoc from its CDN with an inline
-bootstrap script and show no user data, so they alone get that CDN and inline scripts.
+Pages use only /static files, so the policy is `default-src 'self'`. The OpenAPI page (/docs)
+is Swagger UI, served from here too; it alone may use inline styles (see `api.docs`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from api import docs
+
 PAGE_POLICY = (
     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -31,7 +25,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"].startswith(DOCS_PATHS) else PAGE_POLICY
+        policy = docs.POLICY if scope["path"].startswith("/docs") else PAGE_POLICY
         added = [
             (b"content-security-policy", policy.encode()),
             (b"x-content-type-options", b"nosniff"),

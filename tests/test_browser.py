@@ -236,3 +236,28 @@ async def test_every_page_of_the_governance_roles_is_accessible(site: Site):
     anonymous = await (await site.browser.new_context()).new_page()
     await anonymous.goto(f"{site.url}/sign-in")
     await accessible(anonymous, "/sign-in")
+
+
+async def test_the_openapi_page_works_without_the_internet(site: Site):
+    """Swagger UI renders every operation from this server alone, the policy blocks nothing, and
+    "Try it out" calls the API with the token given to "Authorize"."""
+    page = await (await site.browser.new_context()).new_page()
+    elsewhere: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith(site.url) else elsewhere.append(request.url))
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    await page.goto(f"{site.url}/docs")
+    await page.locator(".opblock-summary").first.wait_for()
+    assert await page.locator(".opblock-summary").count() > 40
+    await page.locator(".auth-wrapper").get_by_role("button", name="Authorize").click()
+    await page.locator(".auth-container input").first.fill(site.tokens[REQ])
+    await page.get_by_role("button", name="Apply credentials").click()
+    await page.locator(".dialog-ux").get_by_role("button", name="Close", exact=True).click()
+    await page.locator(".opblock-summary", has_text="/api/me").first.click()
+    await page.get_by_role("button", name="Try it out").click()
+    await page.get_by_role("button", name="Execute").click()
+    answer = page.locator(".live-responses-table tr.response .response-col_status").first
+    await answer.wait_for()
+    assert (await answer.inner_text()).strip() == "200"
+    assert REQ in await page.locator(".live-responses-table tr.response .response-col_description").first.inner_text()
+    assert not elsewhere and not problems, (elsewhere, problems)

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import os
 import json
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ from aims.persistence.db import migrate, transaction
 from aims.persistence.register import record_transition
 from aims.connection import connect, tls_config
 from aims.settings import Settings, SettingsError
+from api import docs
 from api.app import create_app
 from api.headers import PAGE_POLICY
 from api.web import session as web_session
@@ -424,6 +426,22 @@ async def test_every_response_carries_the_security_headers_and_pages_run_nothing
                 assert all(tag.startswith("<script src=") for tag in _tags(text, "<script")), path
         assert (await http.get("/static/aims.css")).status_code == 200
         assert (await http.get("/static/forms.js")).status_code == 200
+
+
+async def test_the_openapi_page_is_served_by_aims_itself_with_no_cdn_and_no_inline_script(served: Served):
+    """/docs works on a network without the internet: Swagger UI comes from this server."""
+    async with served.http() as http:
+        page = await http.get("/docs")
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert policy == docs.POLICY and "http" not in policy and "script-src" not in policy  # scripts: 'self' only
+        assert "http" not in page.text  # every asset is ours
+        assert all(tag.startswith("<script src=") for tag in _tags(page.text, "<script"))
+        for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+            asset = await http.get(src)
+            assert asset.status_code == 200 and asset.content, src
+        assert (await http.get("/openapi.json")).status_code == 200
+        assert (await http.get("/redoc")).status_code == 404  # ReDoc would need its CDN
 
 
 def _tags(html: str, start: str) -> list[str]:
