@@ -247,9 +247,9 @@ def _use_case_of(record: logging.LogRecord) -> str | None:
     return None
 
 
-def setup_logging() -> None:
+def setup_logging(default_format: str = "json") -> None:
     handler = logging.StreamHandler()
-    if os.environ.get("AIMS_LOG_FORMAT", "json") == "json":
+    if os.environ.get("AIMS_LOG_FORMAT", default_format) == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -104,6 +104,8 @@ def test_aims_dev_serves_everything_and_a_restart_loses_nothing(environment):
     finally:
         output = dev.stop()
     assert f"http://127.0.0.1:{dev.port}/" in output and f"http://127.0.0.1:{dev.ui_port}/" in output
+    assert " INFO uvicorn.error: Application startup complete." in output  # text for the person watching
+    assert '"level": ' not in output
 
     dev.start()  # same data directory: the Temporal state and the register survive
     try:

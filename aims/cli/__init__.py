@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--public-key", required=True)
 
     args = parser.parse_args(argv)
-    setup_logging()
+    # `aims dev` is watched by a person in a terminal; the services' logs go to collectors.
+    setup_logging(default_format="text" if args.command == "dev" else "json")
     if args.command == "keys":
         return _keys(args)
     if args.command == "verify":
