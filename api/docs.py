@@ -1,6 +1,6 @@
 """The OpenAPI page (/docs): Swagger UI served by aims itself, from the files of the
-`fastapi-offline` package, so it works on a network without the internet and under the pages' strict policy
-(no CDN, no inline script; Swagger UI's own inline styles are the one allowance)."""
+`fastapi-offline` package, so it works on a network without the internet and under a strict
+policy (no CDN, no inline script; Swagger UI's own inline styles are the one allowance)."""
 
 from __future__ import annotations
 
