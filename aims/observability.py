@@ -220,6 +220,8 @@ def tracing_plugins() -> list[Any]:
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, use case, trace, exception."""
 
+    converter = time.gmtime  # the time says Z: UTC whatever the machine's zone
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",

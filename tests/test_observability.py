@@ -8,6 +8,7 @@ import gc
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -162,6 +163,18 @@ def test_a_workers_metrics_are_served_to_the_token_holder_on_a_port_of_its_own(m
     assert METRICS_TOKEN not in repr(settings)
     # `aims worker --processes 3`: the children serve on the next ports.
     assert [child_worker_environment(settings, n)["AIMS_METRICS_PORT"] for n in (1, 2)] == ["9401", "9402"]
+
+
+def test_log_times_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        record = logging.LogRecord("aims.test", logging.INFO, __file__, 1, "hello", None, None)
+        record.created, record.msecs = 86400.25, 250.0  # 1970-01-02 00:00:00.250 UTC
+        assert json.loads(JsonFormatter().format(record))["time"] == "1970-01-02T00:00:00.250Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_log_lines_are_json_with_the_use_case_and_the_trace(spans: InMemorySpanExporter):
