@@ -240,6 +240,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal (`make run`): one line, with the use case when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s%(about)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        case = use_case_id.get() or _use_case_of(record)
+        record.about = f" (use case {case})" if case else ""
+        return super().format(record)
+
+
 def _use_case_of(record: logging.LogRecord) -> str | None:
     """Activities and workflows log with Temporal's context: the workflow id names the use case."""
     for key in ("temporal_activity", "temporal_workflow"):
@@ -254,7 +266,7 @@ def setup_logging(default_format: str = "json") -> None:
     if os.environ.get("AIMS_LOG_FORMAT", default_format) == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("AIMS_LOG_LEVEL", "info").upper())

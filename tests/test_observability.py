@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from aims.cli import child_worker_environment
 from aims.connection import connect
-from aims.observability import JsonFormatter, serve_metrics, setup_logging, tracer, use_case_id
+from aims.observability import JsonFormatter, TextFormatter, serve_metrics, setup_logging, tracer, use_case_id
 from aims.settings import Settings, SettingsError
 from api.app import create_app
 from api.telemetry import RequestTelemetry
@@ -163,6 +163,15 @@ def test_a_workers_metrics_are_served_to_the_token_holder_on_a_port_of_its_own(m
     assert METRICS_TOKEN not in repr(settings)
     # `aims worker --processes 3`: the children serve on the next ports.
     assert [child_worker_environment(settings, n)["AIMS_METRICS_PORT"] for n in (1, 2)] == ["9401", "9402"]
+
+
+def test_text_log_lines_name_the_use_case_too():
+    formatter = TextFormatter()
+    plain = logging.LogRecord("aims.test", logging.INFO, __file__, 1, "started", None, None)
+    assert formatter.format(plain).endswith(" INFO aims.test: started")
+    about = logging.LogRecord("aims.test", logging.WARNING, __file__, 1, "refused %s", ("v1-review-risk",), None)
+    about.temporal_activity = {"workflow_id": "ai-use-case:uc-7"}
+    assert formatter.format(about).endswith(" WARNING aims.test: refused v1-review-risk (use case uc-7)")
 
 
 def test_log_times_are_utc_whatever_the_machines_time_zone(monkeypatch: pytest.MonkeyPatch):
