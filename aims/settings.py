@@ -174,8 +174,9 @@ def _slack_token(value: str | None) -> str | None:
 
 
 def _secret_key(data_dir: Path) -> str:
-    """AIMS_SECRET_KEY signs the CSRF token of people signed in by a trusted proxy. Without it
-    (local use) one is generated once and kept in the data directory."""
+    """AIMS_SECRET_KEY signs the CSRF token of people signed in by a trusted proxy, and the message
+    a page shows after a form. Without it (local use) one is generated once and kept in the data
+    directory."""
     configured = os.environ.get("AIMS_SECRET_KEY")
     if configured is not None:
         if configured.strip().lower() in _PLACEHOLDERS or len(configured) < 32:

@@ -128,7 +128,7 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     await approver.goto(f"{site.url}/approvals")
     section = approver.get_by_role("region", name=name)
     await section.get_by_role("button", name="Approve").click()
-    await approver.get_by_role("status").get_by_text("Recorded: approve").wait_for()
+    await approver.get_by_role("status").get_by_text("Recorded: you approved the risk review gate").wait_for()
     await approver.screenshot(path=str(SCREENSHOTS / "approvals.png"), full_page=True)
 
     aims_owner = await site.page_for(AIMS)

@@ -428,6 +428,21 @@ async def test_every_response_carries_the_security_headers_and_pages_run_nothing
         assert (await http.get("/static/forms.js")).status_code == 200
 
 
+async def test_a_page_shows_only_the_messages_aims_signed(served: Served):
+    """A link from elsewhere cannot make a page say "your token has expired, mail it to …"."""
+    cookies = await _signed_in(served, served.tokens[RISK])
+    lure = "Your token has expired: mail it to it@evil.example"
+    async with served.http(cookies=cookies) as http:
+        for query in ({"msg": lure}, {"msg": lure, "sig": "0" * 32}):
+            page = await http.get("/approvals", params=query)
+            assert page.status_code == 200 and "evil.example" not in page.text
+        settings_page = await http.get("/settings/notifications")
+        csrf = settings_page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        saved = await http.post("/settings/notifications", data={"csrf": csrf})
+        assert saved.status_code == 303
+        assert 'role="status">Saved.<' in (await http.get(saved.headers["location"])).text
+
+
 async def test_the_openapi_page_is_served_by_aims_itself_with_no_cdn_and_no_inline_script(served: Served):
     """/docs works on a network without the internet: Swagger UI comes from this server."""
     async with served.http() as http:

@@ -104,6 +104,8 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
             path, data={"decision": "approve", "csrf": csrf_of(queue.text), "version": "1", "back": "approvals"}
         )
         assert done.status_code == 303 and done.headers["location"].startswith("/approvals?msg=Recorded")
+        shown = (await browser.get(done.headers["location"])).text
+        assert f"Recorded: you approved the risk review gate of {name} (version 1). Status: in review." in shown
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
     assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["decided_by"] == RISK
 
@@ -221,9 +223,9 @@ async def test_the_intake_in_steps_keeps_every_answer_and_submits(web: Web):
         assert "model we call (API)" in review and "third_party_model_via_api" not in review  # words, not keys
         done = await browser.post("/use-cases/new", data={"csrf": csrf_of(review), "draft": draft_of(review),
                                                           "step": "review", "action": "submit"})  # fmt: skip
-        assert done.status_code == 303 and done.headers["location"].endswith("?msg=Submitted")
+        assert done.status_code == 303 and "?msg=Submitted&sig=" in done.headers["location"]
         detail = await browser.get(done.headers["location"])
-        assert name in detail.text and "assessment" in detail.text
+        assert name in detail.text and "assessment" in detail.text and 'role="status">Submitted<' in detail.text
         assert f"draft={draft_of(review)}" not in (await browser.get("/")).text  # submitted: the draft is gone
         gone = await browser.get(review_url)
         assert gone.status_code == 404

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from aims.domain import wording
+from api.web import flash
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
@@ -20,7 +21,7 @@ def render(request: Request, name: str, viewer: Any, status_code: int = 200, **c
     return templates.TemplateResponse(
         request,
         name,
-        {"viewer": viewer, "message": request.query_params.get("msg"), **context},
+        {"viewer": viewer, "message": flash.message_of(request), **context},
         status_code=status_code,
     )
 

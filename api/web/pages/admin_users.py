@@ -9,7 +9,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
 from aims.application.errors import ServiceError
@@ -20,6 +20,7 @@ from aims.domain.policy import ROLES
 from aims.persistence import users
 from aims.persistence.db import transaction
 from aims.persistence.models import User
+from api.web import flash
 from api.web.auth import Viewer, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -105,7 +106,7 @@ def change_user(
     except (ValidationError, ValueError) as error:
         return _page(request, viewer, 422, error=_reason(error))
     done = {"roles": "roles changed", "revoke": "token revoked", "deactivate": "deactivated"}[change]
-    return RedirectResponse(f"/admin/users?msg={email}:+{done.replace(' ', '+')}", status_code=303)
+    return flash.redirect(request, "/admin/users", f"{email}: {done}")
 
 
 def _roles(chosen: list[str]) -> list[str]:

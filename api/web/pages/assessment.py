@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from aims.application.errors import ServiceError
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import LIST_MAX
 from aims.domain.commands import SubmitAssessment
 from api.deps import UseCaseId
-from api.web import assessment_form
+from api.web import assessment_form, flash
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -51,4 +51,4 @@ async def submit_assessment(request: Request, use_case_id: UseCaseId, viewer: Vi
     if assessment is None:
         return _show(request, viewer, service, use_case_id, body, errors, 422)
     await service.act(use_case_id, SubmitAssessment(actor=service.actor, assessment=assessment), None)
-    return RedirectResponse(f"/use-cases/{use_case_id}?msg=Recorded:+assessment", status_code=303)
+    return flash.redirect(request, f"/use-cases/{use_case_id}", "Recorded: assessment")

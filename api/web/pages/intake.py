@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aims.application import intake_form
 from aims.application.drafting import REVISES, Drafting, Step
+from api.web import flash
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -58,19 +59,19 @@ async def save_step(request: Request, viewer: ViewerDep, service: PageService) -
         action = "next"
     if action == "discard" and draft:
         drafting.discard(draft)
-        return RedirectResponse("/?msg=Draft+deleted", status_code=303)
+        return flash.redirect(request, "/", "Draft deleted")
     if action == "submit" and draft:
         outcome = await drafting.submit(draft, _one(values, "reason"))
         if isinstance(outcome, Step):
             return _show(request, viewer, drafting, outcome, 422)
-        done = "Revision+submitted" if outcome["version"] > 1 else "Submitted"
-        return RedirectResponse(f"/use-cases/{outcome['id']}?msg={done}", status_code=303)
+        done = "Revision submitted" if outcome["version"] > 1 else "Submitted"
+        return flash.redirect(request, f"/use-cases/{outcome['id']}", done)
     move = {"save": "stay", "back": "back"}.get(action, "next")
     step = drafting.save(draft, _one(values, "step"), values, move)  # type: ignore[arg-type]
     if step.errors:
         return _show(request, viewer, drafting, step, 422)
     if action == "save":
-        return RedirectResponse("/?msg=Draft+saved:+continue+it+from+your+dashboard", status_code=303)
+        return flash.redirect(request, "/", "Draft saved: continue it from your dashboard")
     return RedirectResponse(f"/use-cases/new?draft={step.draft_id}&step={step.name}", status_code=303)
 
 

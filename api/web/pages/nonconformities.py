@@ -7,12 +7,13 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from aims.application.nonconformities import NonconformityService
 from aims.domain import nonconformity as nc
 from aims.domain.bounds import TEXT_MAX
+from api.web import flash
 from api.web.auth import ViewerDep, check_csrf
 from api.web.render import render
 
@@ -52,7 +53,7 @@ async def raise_nonconformity(
         return render(request, "nonconformities.html", viewer, status_code=422, items=items, may_raise=True, form=form,
                       errors=errors, error="Please correct the fields marked below.")  # fmt: skip
     created = await _service(request, viewer).raise_(body)
-    return RedirectResponse(f"/nonconformities/{created['number']}?msg=Raised", status_code=303)
+    return flash.redirect(request, f"/nonconformities/{created['number']}", "Raised")
 
 
 @router.get("/nonconformities/{number}", response_class=HTMLResponse)
@@ -68,10 +69,10 @@ def one(request: Request, viewer: ViewerDep, number: Number) -> HTMLResponse:
 async def complete(request: Request, viewer: ViewerDep, number: Number, csrf: Field = "", note: Field = "") -> Response:
     check_csrf(viewer, csrf)
     if not note.strip():
-        return RedirectResponse(f"/nonconformities/{number}?msg=Say+what+was+done", status_code=303)
+        return flash.redirect(request, f"/nonconformities/{number}", "Say what was done")
     command = nc.NcCommand(actor=_service(request, viewer).actor, kind="complete", complete=nc.CompleteAction(note=note))
     await _service(request, viewer).act(number, command)
-    return RedirectResponse(f"/nonconformities/{number}?msg=Completed", status_code=303)
+    return flash.redirect(request, f"/nonconformities/{number}", "Completed")
 
 
 @router.post("/nonconformities/{number}/effectiveness", response_model=None)
@@ -89,13 +90,12 @@ async def check_effectiveness(
             {"effective": effective == "yes", "comment": comment, "next_action": next_action}
         )
     except (ValidationError, ValueError):
-        return RedirectResponse(
-            f"/nonconformities/{number}?msg=Give+a+comment%2C+and+the+next+action+if+it+was+not+effective",
-            status_code=303,
+        return flash.redirect(
+            request, f"/nonconformities/{number}", "Give a comment, and the next action if it was not effective"
         )
     service = _service(request, viewer)
     await service.act(number, nc.NcCommand(actor=service.actor, kind="check", check=body))
-    return RedirectResponse(f"/nonconformities/{number}?msg=Checked", status_code=303)
+    return flash.redirect(request, f"/nonconformities/{number}", "Checked")
 
 
 _FORM_FIELDS = {("action", "description"): "action_description", ("action", "owner"): "action_owner",

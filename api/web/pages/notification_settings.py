@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from aims.domain.listening import NotificationSettings
+from api.web import flash
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -46,4 +47,4 @@ def change_settings(
     except ValidationError as error:
         return _page(request, viewer, service, 422, error=str(error.errors()[0]["msg"]))
     service.listen(chosen, configured)
-    return RedirectResponse(f"{PATH}?msg=Saved.", status_code=303)
+    return flash.redirect(request, PATH, "Saved.")

@@ -7,14 +7,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import SHORT_MAX, TEXT_MAX
 from aims.domain.soa import DECIDER_ROLE, SoaDecision, SoaProposal
 from api.routes.soa import soa_as_csv, soa_document, soa_service
-from api.web import documents
+from api.web import documents, flash
 from api.web.auth import ViewerDep, check_csrf
 from api.web.render import render
 
@@ -56,7 +56,7 @@ async def propose(request: Request, viewer: ViewerDep) -> Response:
         return _proposal_form(request, viewer, soa, entries, note, _errors(error), 422)
     proposed = await service.propose(proposal)
     number = proposed["waiting"]["number"] if proposed.get("waiting") else ""
-    return RedirectResponse(f"/soa?msg=Proposal+{number}+is+waiting+for+an+executive", status_code=303)
+    return flash.redirect(request, "/soa", f"Proposal {number} is waiting for an executive")
 
 
 def _entry(form: Any, control: str) -> dict[str, Any]:
@@ -121,7 +121,7 @@ async def decide(
     try:
         body = SoaDecision(decision=decision, comment=comment)  # type: ignore[arg-type]
     except ValueError:
-        return RedirectResponse("/soa?msg=Say+why+the+proposal+is+rejected+%28comment%29", status_code=303)
+        return flash.redirect(request, "/soa", "Say why the proposal is rejected (comment)")
     await soa_service(request, viewer.user).decide(number, body)
     outcome = "approved" if decision == "approve" else "rejected"
-    return RedirectResponse(f"/soa?msg=Proposal+{number}+{outcome}", status_code=303)
+    return flash.redirect(request, "/soa", f"Proposal {number} {outcome}")

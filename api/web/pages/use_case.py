@@ -3,10 +3,10 @@ every action the viewer may take now (the domain says which)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from aims.domain import actions
@@ -15,7 +15,7 @@ from aims.domain.commands import DecideGate
 from api.deps import GateId, UseCaseId
 from aims.application.errors import ServiceError
 from api.routes.actions import ACTIONS
-from api.web import documents
+from api.web import documents, flash
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.forms import FORMS
 from api.web.render import render
@@ -68,12 +68,14 @@ async def act(
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ServiceError("invalid", f"{where}: {first['msg']}", field=where) from None
-    await service.act(use_case_id, registered.command(service.actor, body, {}), None)
-    return RedirectResponse(f"/use-cases/{use_case_id}?msg=Recorded: {action.replace('_', ' ')}", status_code=303)
+    detail = await service.act(use_case_id, registered.command(service.actor, body, {}), None)
+    status = detail["status"].replace("_", " ")
+    return flash.redirect(request, f"/use-cases/{use_case_id}", f"Recorded: {action.replace('_', ' ')}. Status: {status}.")
 
 
 @router.post("/use-cases/{use_case_id}/gates/{gate_id}/decision", response_model=None)
 async def decide(
+    request: Request,
     use_case_id: UseCaseId,
     gate_id: GateId,
     viewer: ViewerDep,
@@ -90,6 +92,16 @@ async def decide(
     except ValidationError:
         raise ServiceError("invalid", "decision: choose approve, reject or request changes", field="decision") from None
     command = DecideGate(actor=service.actor, gate_id=gate_id, body=body, version=version)
-    await service.act(use_case_id, command, None)
+    detail = await service.act(use_case_id, command, None)
     target = "/approvals" if back == "approvals" else f"/use-cases/{use_case_id}"
-    return RedirectResponse(f"{target}?msg=Recorded: {decision.replace('_', ' ')} on {gate_id}", status_code=303)
+    return flash.redirect(request, target, _decided(detail, gate_id, body.decision))
+
+
+def _decided(detail: dict[str, Any], gate_id: str, decision: str) -> str:
+    """'Recorded: you approved the risk review gate of Invoice OCR (version 1). Status: in review.'"""
+    gate = next((g for g in detail["gates"] if g["id"] == gate_id), None)
+    which = f"the {gate['role']} {gate['kind'].replace('_', ' ')} gate" if gate else f"gate {gate_id}"
+    version = f" (version {gate['version']})" if gate else ""
+    verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes on"}[decision]
+    status = detail["status"].replace("_", " ")
+    return f"Recorded: you {verb} {which} of {detail['name']}{version}. Status: {status}."
