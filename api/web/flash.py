@@ -3,12 +3,13 @@ elsewhere cannot make aims say something it did not ("your token has expired, ma
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
+
+from api.web.session import signature
 
 
 def redirect(request: Request, path: str, message: str) -> RedirectResponse:
@@ -26,5 +27,4 @@ def message_of(request: Request) -> str | None:
 
 
 def _signature(request: Request, message: str) -> str:
-    key = request.app.state.settings.secret_key.encode()
-    return hmac.new(key, f"flash:{message}".encode(), hashlib.sha256).hexdigest()[:32]
+    return signature(request.app.state.settings.secret_key, "flash", message)[:32]

@@ -44,4 +44,9 @@ def same_token(given: str | None, expected: str | None) -> bool:
 
 def csrf_for_header_user(key: str, email: str) -> str:
     """Behind a trusted proxy there is no cookie session: derive a stable per-user CSRF token."""
-    return hmac.new(key.encode(), f"csrf:{email}".encode(), hashlib.sha256).hexdigest()
+    return signature(key, "csrf", email)
+
+
+def signature(key: str, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of `value` under the secret key, for one purpose (a CSRF token, a message)."""
+    return hmac.new(key.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()

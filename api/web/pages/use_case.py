@@ -69,8 +69,7 @@ async def act(
         where = ".".join(str(part) for part in first["loc"])
         raise ServiceError("invalid", f"{where}: {first['msg']}", field=where) from None
     detail = await service.act(use_case_id, registered.command(service.actor, body, {}), None)
-    status = detail["status"].replace("_", " ")
-    return flash.redirect(request, f"/use-cases/{use_case_id}", f"Recorded: {action.replace('_', ' ')}. Status: {status}.")
+    return flash.redirect(request, f"/use-cases/{use_case_id}", _recorded(action.replace("_", " "), detail))
 
 
 @router.post("/use-cases/{use_case_id}/gates/{gate_id}/decision", response_model=None)
@@ -94,14 +93,13 @@ async def decide(
     command = DecideGate(actor=service.actor, gate_id=gate_id, body=body, version=version)
     detail = await service.act(use_case_id, command, None)
     target = "/approvals" if back == "approvals" else f"/use-cases/{use_case_id}"
-    return flash.redirect(request, target, _decided(detail, gate_id, body.decision))
-
-
-def _decided(detail: dict[str, Any], gate_id: str, decision: str) -> str:
-    """'Recorded: you approved the risk review gate of Invoice OCR (version 1). Status: in review.'"""
     gate = next((g for g in detail["gates"] if g["id"] == gate_id), None)
     which = f"the {gate['role']} {gate['kind'].replace('_', ' ')} gate" if gate else f"gate {gate_id}"
     version = f" (version {gate['version']})" if gate else ""
-    verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes on"}[decision]
-    status = detail["status"].replace("_", " ")
-    return f"Recorded: you {verb} {which} of {detail['name']}{version}. Status: {status}."
+    verb = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes on"}[body.decision]
+    return flash.redirect(request, target, _recorded(f"you {verb} {which} of {detail['name']}{version}", detail))
+
+
+def _recorded(what: str, detail: dict[str, Any]) -> str:
+    """'Recorded: you approved the risk review gate of Invoice OCR (version 1). Status: in review.'"""
+    return f"Recorded: {what}. Status: {detail['status'].replace('_', ' ')}."
