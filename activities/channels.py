@@ -116,6 +116,7 @@ class Home(BaseModel):
 class StalledItem(BaseModel):
     use_case_id: str
     name: str
+    kind: str  # gate, triage, stage, review, soa, …
     label: str
     since: str
     due_at: str

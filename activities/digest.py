@@ -31,8 +31,8 @@ class DigestActivities:
         with transaction(self.database_url) as session:
             items = [
                 StalledItem(
-                    use_case_id=item["use_case_id"] or "", name=item["name"], label=item["label"], since=item["since"],
-                    due_at=item["due_at"], executive_told=item["escalation_level"] >= Escalation.EXECUTIVE,
+                    use_case_id=item["use_case_id"] or "", name=item["name"], kind=item["kind"], label=item["label"],
+                    since=item["since"], due_at=item["due_at"], executive_told=item["escalation_level"] >= Escalation.EXECUTIVE,
                     link=f"{self.public_url}{item['link']}",
                 )  # fmt: skip
                 for item in queries.stalled(session)

@@ -162,8 +162,8 @@ def test_a_decided_gate_sends_no_prompt_and_governance_notices_go_to_the_list(sm
     assert next(m for m in mailbox.messages if m["Message-ID"] == broadcast)["To"] == GOVERNANCE
     without_list = EmailChannel(dataclasses.replace(settings, governance=None), PUBLIC)
     assert without_list.deliver(notice("gate_stalled", recipient=None)) is None
-    item = StalledItem(use_case_id="uc-1", name="Support chatbot", label="risk review gate", since="2027-01-04",
-                       due_at="2027-01-09", executive_told=False, link=f"{PUBLIC}/use-cases/uc-1")  # fmt: skip
+    item = StalledItem(use_case_id="uc-1", name="Support chatbot", kind="gate", label="risk review gate",
+                       since="2027-01-04", due_at="2027-01-09", executive_told=False, link=f"{PUBLIC}/use-cases/uc-1")  # fmt: skip
     digest = channel.digest("2027-01-10", [item])
     assert "risk review gate" in parts(next(m for m in mailbox.messages if m["Message-ID"] == digest))[0]
 

@@ -373,7 +373,7 @@ async def test_a_reassessment_escalates_and_shows_in_the_stalled_view(flow: Flow
     assert flow.notices("aims@example.com", "stage_stalled")
     with transaction(flow.database_url) as session:
         stalled = [item for item in queries.stalled(session) if item["use_case_id"] == flow.id]
-    assert [(item["kind"], item["label"]) for item in stalled] == [("stage", "changes requested")]
+    assert [(item["kind"], item["label"]) for item in stalled] == [("stage", "a revision (changes requested)")]
     await flow.env.sleep(timedelta(days=10))
     assert flow.notices("exec@example.com", "stage_escalated")
     assert (await flow.state())["status"] == "changes_requested"  # waiting, never decided by the clock

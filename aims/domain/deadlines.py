@@ -15,6 +15,7 @@ from typing import Any, Literal
 from aims.domain.change import Change
 from aims.domain.durations import Duration
 from aims.domain.state import APPROVAL_KINDS, Escalation, Gate, Model, ReviewCycle, UseCaseState
+from aims.domain.wording import STAGE_WAITING, role_name
 
 WaitingKind = Literal["gate", "triage", "stage", "review"]
 
@@ -65,7 +66,7 @@ def waiting(state: UseCaseState) -> list[Waiting]:
             Waiting(
                 kind="stage",
                 ref=stage.status,
-                label=stage.status.replace("_", " "),
+                label=STAGE_WAITING.get(stage.status, stage.status.replace("_", " ")),
                 roles=roles,
                 emails=emails,
                 exclude=[],
@@ -130,7 +131,7 @@ def _gate_item(state: UseCaseState, gate: Gate) -> Waiting:
     return Waiting(
         kind="triage" if triage else "gate",
         ref=gate.id,
-        label=f"incident {gate.incident} triage" if triage else f"{gate.role} {gate.kind} gate",
+        label=f"incident {gate.incident} triage" if triage else f"{role_name(gate.role)} {gate.kind} gate",
         roles=[gate.role],
         emails=[],
         exclude=gate_excluded(state, gate),
@@ -208,7 +209,7 @@ def _tell(change: Change, item: Waiting, level: Escalation) -> None:
         change.event(kind, status=item.ref, level=int(level), due_at=item.due_at.isoformat())
         change.notify(
             kind,  # type: ignore[arg-type]
-            f"{state.name}: waiting in {item.label} since {item.since:%Y-%m-%d} ({due})",
+            f"{state.name}: waiting for {item.label} since {item.since:%Y-%m-%d} ({due})",
             key=f"stage:{item.ref}:{item.since.isoformat()}:{int(level)}",
             data=data | {"status": item.ref},
             **_audience(item, level),

@@ -232,6 +232,20 @@ ROLES: dict[str, str] = {
 }  # fmt: skip
 
 
+# What a use case waits for in each waiting status (the status alone says "approved").
+STAGE_WAITING: dict[str, str] = {
+    "assessment": "the risk and impact assessment", "changes_requested": "a revision (changes requested)",
+    "legal_hold": "legal's prohibited-practice screen", "approved": "the deployment sign-off",
+    "suspended": "re-approval (suspended)", "decommissioning": "the decommission to finish",
+    "incident_triage": "the incident triage",
+}  # fmt: skip
+
+
+def role_name(role: str) -> str:
+    """A role as a label reads it: 'AIMS owner', 'risk'."""
+    return "AIMS owner" if role == "aims_owner" else role.replace("_", " ")
+
+
 def next_steps(category: str, review_roles: list[str], final_role: str | None) -> str:
     """What happens after the intake is submitted, in words (the classification preview)."""
     if category == "PROHIBITED":

@@ -15,6 +15,8 @@ from api.web import flash
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
+# What a page's forms show when nothing was refused (see `_actions.html`).
+NOTHING_SUBMITTED: dict[str, Any] = {"action": None, "use_case": None, "gate": None, "values": {}, "errors": {}}
 
 
 def render(request: Request, name: str, viewer: Any, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -47,3 +49,4 @@ def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:
 templates.env.globals["countdown"] = countdown
 templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
 templates.env.globals["next_steps"] = wording.next_steps
+templates.env.filters["role_name"] = wording.role_name

@@ -113,7 +113,7 @@ class SlackChannel:
             return None
         if (posted := self._digest_of(channel, day)) is not None:
             return posted  # a retried attempt, or a second trigger the same day
-        gates = sum(1 for item in items if "gate" in item.label or "triage" in item.label)
+        gates = sum(1 for item in items if item.kind in ("gate", "triage"))
         title = f"aims digest {day}: {len(items)} stalled item(s), {gates} of them gates"
         lines = [
             f"• *{blocks.escape(item.name)}*: {blocks.escape(item.label)} waiting since {item.since[:10]}, due "
