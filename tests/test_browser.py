@@ -126,6 +126,9 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
 
     approver = await site.page_for(RISK)
     await approver.goto(f"{site.url}/approvals")
+    await approver.get_by_role("region", name=name).get_by_role("button", name="Reject").click()  # no comment
+    await approver.get_by_role("alert").get_by_text("needs a comment saying why").wait_for()
+    await accessible(approver, "approvals after a refused decision")
     section = approver.get_by_role("region", name=name)
     await section.get_by_role("button", name="Approve").click()
     await approver.get_by_role("status").get_by_text("Recorded: you approved the risk review gate").wait_for()
@@ -205,7 +208,7 @@ async def test_a_requester_drafts_an_owner_assesses_and_everyone_sets_notificati
     await owner.get_by_label("Your conclusion").fill("Acceptable with the two mitigations above")
     await owner.screenshot(path=str(SCREENSHOTS / "assessment.png"), full_page=True)
     await owner.get_by_role("button", name="Submit the assessment").click()
-    await owner.get_by_role("status").get_by_text("Recorded: assessment").wait_for()
+    await owner.get_by_role("status").get_by_text("Recorded: your risk and impact assessment").wait_for()
     state = await (await owner.request.get(f"{site.url}/api/use-cases/{use_case_id}",
                                            headers={"Authorization": f"Bearer {site.tokens[OWNER]}"})).json()  # fmt: skip
     assert state["status"] == "in_review" and len(state["assessment"]["risks"]) >= 2

@@ -97,8 +97,15 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
         path = f"/use-cases/{uc}/gates/v1-review-risk/decision"
         forged = await browser.post(path, data={"decision": "approve", "csrf": "wrong", "version": "1"})
         assert forged.status_code == 403 and "CSRF" in forged.text
-        no_reason = await browser.post(path, data={"decision": "reject", "csrf": csrf_of(queue.text), "version": "1"})
-        assert no_reason.status_code == 422 and "needs a comment" in no_reason.text
+        # A refusal shows on the page the button was on (the queue, or the use case), saying why.
+        no_reason = await browser.post(path, data={"decision": "reject", "csrf": csrf_of(queue.text), "version": "1",
+                                                   "back": "approvals"})  # fmt: skip
+        assert no_reason.status_code == 422 and "<h1>My approval queue" in no_reason.text
+        assert 'role="alert">Not recorded: comment: a reject decision needs a comment saying why.<' in no_reason.text
+        stale = await browser.post(path, data={"decision": "request_changes", "comment": "See <b>3.2</b>",
+                                               "csrf": csrf_of(queue.text), "version": "2"})  # fmt: skip
+        assert stale.status_code == 409 and f"<h1>{name} " in stale.text and "Not recorded: " in stale.text
+        assert 'value="See &lt;b&gt;3.2&lt;/b&gt;"' in stale.text  # the comment kept, escaped
         assert (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()["gates"][0]["state"] == "open"
         done = await browser.post(
             path, data={"decision": "approve", "csrf": csrf_of(queue.text), "version": "1", "back": "approvals"}
@@ -242,7 +249,8 @@ async def test_a_system_built_in_house_is_never_asked_about_suppliers(web: Web):
 
 
 async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_pages(web: Web):
-    uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=f"Pages {uuid.uuid4().hex[:6]}")))["id"]
+    name = f"Pages {uuid.uuid4().hex[:6]}"
+    uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=name)))["id"]
     async with web.signed_in(OWNER) as owner:
         page = (await owner.get(f"/use-cases/{uc}")).text
         assert "Fill in the risk and impact assessment" in page and "Deployment sign-off" not in page
@@ -260,6 +268,10 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         failed = await owner.post(f"/use-cases/{uc}/assessment", data=broken)
         assert failed.status_code == 422 and 'id="error-risks.0.description"' in failed.text
         assert 'id="error-risks.0.likelihood"' in failed.text and "Acceptable with sampling" in failed.text
+        huge = ASSESSMENT | {"risks": [ASSESSMENT["risks"][0] | {"description": "x" * 4000}]}
+        too_big = await owner.post(f"/use-cases/{uc}/assessment", data=assessment_form_data(huge, csrf, rows=20))
+        assert too_big.status_code == 422 and 'role="alert">Not recorded: the assessment is' in too_big.text
+        assert "Risk 20" in too_big.text  # every row kept
         done = await owner.post(f"/use-cases/{uc}/assessment", data=assessment_form_data(ASSESSMENT, csrf))
         assert done.status_code == 303
     await web.api.decide(AIMS, uc, "v1-final-aims_owner")
@@ -269,7 +281,22 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         sign_off = {"csrf": csrf_of(page), "monitoring_plan": "Weekly", "kill_switch": "yes",
                     "incident_contact": "oncall@example.com", "decommission_plan": "Archive",
                     "controls_in_place": ["A.6.2.4"]}  # fmt: skip
-        assert (await owner.post(f"/use-cases/{uc}/actions/sign_off", data=sign_off)).status_code == 303
+        # Refused forms come back on the page, open, with what was typed and the error beside its field.
+        unchosen = await owner.post(f"/use-cases/{uc}/actions/sign_off", data=sign_off | {"controls_in_place": []})
+        assert unchosen.status_code == 422 and 'id="error-sign_off-controls_in_place">choose at least one<' in unchosen.text
+        assert 'value="oncall@example.com"' in unchosen.text and "Nothing you entered is lost" in unchosen.text
+        hostile = await owner.post(f"/use-cases/{uc}/actions/sign_off",
+                                   data=sign_off | {"controls_in_place": [], "incident_contact": '"><script>x</script>'})
+        assert hostile.status_code == 422 and "<script>x" not in hostile.text  # typed values are escaped
+        assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in hostile.text
+        unplanned = await owner.post(f"/use-cases/{uc}/actions/sign_off", data=sign_off | {"monitoring_plan": ""})
+        assert unplanned.status_code == 422 and "Not recorded: operations: required before sign-off: monitoring_plan" in unplanned.text
+        assert '<option value="A.6.2.4" selected>' in unplanned.text
+        assert (await web.api.get(OWNER, f"/api/use-cases/{uc}")).json()["status"] == "approved"  # nothing changed
+        done = await owner.post(f"/use-cases/{uc}/actions/sign_off", data=sign_off)
+        assert done.status_code == 303
+        shown = (await owner.get(done.headers["location"])).text
+        assert f"Recorded: your deployment sign-off of {name} (version 1). Status: in production." in shown
         page = (await owner.get(f"/use-cases/{uc}")).text
         assert "in_production" in page and "Answer the re-review" in page
         incident = {"csrf": csrf_of(page), "severity": "minor", "description": "Blurry scan"}
@@ -282,6 +309,7 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         checklist = {"csrf": csrf_of(page), "users_informed": "on", "system_disabled": "on"}
         partial = await owner.post(f"/use-cases/{uc}/actions/checklist", data=checklist)
         assert partial.status_code == 422 and "data_handled" in partial.text
+        assert '<input type="checkbox" name="users_informed" checked>' in partial.text  # what was ticked stays ticked
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
     assert state["status"] == "decommissioning" and state["incidents"] == 1
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from aims.application.form_errors import plain
 from aims.domain import wording
 from aims.domain.bounds import LIST_MAX, TEXT_MAX
 from aims.domain.intake import THIRD_PARTY_METHODS, Intake
@@ -200,7 +201,7 @@ def validate(body: dict[str, Any]) -> tuple[Intake | None, dict[str, str]]:
         errors: dict[str, str] = {}
         for item in error.errors():
             location = ".".join(str(part) for part in item["loc"])
-            errors.setdefault(location or "form", item["msg"].removeprefix("Value error, "))
+            errors.setdefault(location or "form", plain(item))
         return None, errors
 
 

@@ -50,39 +50,44 @@ class Action:
     body: type[BaseModel]
     command: Callable[[Actor, Any, dict[str, str]], Command]
     summary: str
+    done: str  # what the web page says was recorded: "Recorded: {done} of Invoice OCR (version 1)"
 
 
 ACTIONS: list[Action] = [
     Action("assessment", "/assessment", actions.Assessment,
            lambda actor, body, _: SubmitAssessment(actor=actor, assessment=body),
-           "Submit the risk and impact assessment of the current version (business owner)"),
+           "Submit the risk and impact assessment of the current version (business owner)",
+           "your risk and impact assessment"),
     Action("revise", "/revisions", Revision,
            lambda actor, body, _: ReviseIntake(actor=actor, intake=body.intake, reason=body.reason),
-           "Revise the intake: a new version, classified, assessed and approved on its own"),
+           "Revise the intake: a new version, classified, assessed and approved on its own", "your revision"),
     Action("sign_off", "/sign-off", actions.SignOff,
            lambda actor, body, _: SignOffDeployment(actor=actor, body=body),
-           "Sign off deployment: operations, blocker resolutions, controls in place (business owner)"),
+           "Sign off deployment: operations, blocker resolutions, controls in place (business owner)",
+           "your deployment sign-off"),
     Action("review", "/reviews", actions.ReviewAnswer,
            lambda actor, body, _: SubmitReview(actor=actor, body=body),
-           "Answer the due re-review, or open one (business owner)"),
+           "Answer the due re-review, or open one (business owner)", "your re-review answer"),
     Action("incident", "/incidents", actions.Incident,
            lambda actor, body, _: ReportIncident(actor=actor, body=body),
-           "Report an incident on a use case that has been deployed"),
+           "Report an incident on a use case that has been deployed", "your incident report"),
     Action("decommission", "/decommission", actions.DecommissionRequest,
            lambda actor, body, _: RequestDecommission(actor=actor, body=body),
-           "Request decommissioning"),
+           "Request decommissioning", "your decommission request"),
     Action("checklist", "/decommission/checklist", actions.DecommissionChecklist,
            lambda actor, body, _: ConfirmChecklist(actor=actor, body=body),
-           "Confirm the decommission checklist (business owner)"),
+           "Confirm the decommission checklist (business owner)", "the decommission checklist"),
     Action("withdraw", "/withdrawal", actions.Withdrawal,
            lambda actor, body, _: Withdraw(actor=actor, body=body),
-           "Withdraw the use case before its approval (requester or business owner): it ends, every gate closes"),
+           "Withdraw the use case before its approval (requester or business owner): it ends, every gate closes",
+           "the withdrawal"),
     Action("decide", "/gates/{gate_id}/decision", Decision,
            lambda actor, body, path: DecideGate(
                actor=actor, gate_id=path["gate_id"], version=body.version,
                body=actions.GateDecision(decision=body.decision, comment=body.comment)),
-           "Decide a gate: approve, reject or request changes (with a comment)"),
+           "Decide a gate: approve, reject or request changes (with a comment)", "your decision"),
 ]  # fmt: skip
+ACTIONS_BY_NAME = {action.name: action for action in ACTIONS}
 
 
 def _endpoint(action: Action) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from aims.application.form_errors import plain
 from aims.domain import actions
 from aims.domain.bounds import LIST_MAX
 
@@ -65,7 +66,7 @@ def validate(body: dict[str, Any]) -> tuple[actions.Assessment | None, dict[str,
         errors: dict[str, str] = {}
         for item in error.errors():
             location = ".".join(str(part) for part in item["loc"]) or "assessment"
-            message = item["msg"].removeprefix("Value error, ")
+            message = plain(item)
             if item["type"] in ("int_parsing", "literal_error", "missing"):
                 message = "choose one" if location.rsplit(".", 1)[-1] != "description" else "required"
             errors.setdefault(location, message)

@@ -4,6 +4,7 @@ elsewhere cannot make aims say something it did not ("your token has expired, ma
 from __future__ import annotations
 
 import hmac
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -16,6 +17,12 @@ def redirect(request: Request, path: str, message: str) -> RedirectResponse:
     """See `path` (303) with `message` shown on it."""
     query = urlencode({"msg": message, "sig": _signature(request, message)})
     return RedirectResponse(f"{path}?{query}", status_code=303)
+
+
+def recorded(what: str, detail: dict[str, Any], version: int | None = None) -> str:
+    """'Recorded: you approved the risk review gate of Invoice OCR (version 1). Status: in review.'"""
+    status = detail["status"].replace("_", " ")
+    return f"Recorded: {what} of {detail['name']} (version {version or detail['version']}). Status: {status}."
 
 
 def message_of(request: Request) -> str | None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
+from aims.application.form_errors import plain
 from aims.application.errors import ServiceError
 from aims.domain.bounds import NAME_MAX
 from aims.domain.durations import Duration
@@ -118,5 +119,5 @@ def _roles(chosen: list[str]) -> list[str]:
 
 def _reason(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return "email: " + error.errors()[0]["msg"]
+        return "email: " + plain(error.errors()[0])
     return str(error)

@@ -14,6 +14,7 @@ from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import LIST_MAX
 from aims.domain.commands import SubmitAssessment
 from api.deps import UseCaseId
+from api.routes.actions import ACTIONS_BY_NAME
 from api.web import assessment_form, flash
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.render import render
@@ -50,5 +51,10 @@ async def submit_assessment(request: Request, use_case_id: UseCaseId, viewer: Vi
     assessment, errors = assessment_form.validate(body)
     if assessment is None:
         return _show(request, viewer, service, use_case_id, body, errors, 422)
-    await service.act(use_case_id, SubmitAssessment(actor=service.actor, assessment=assessment), None)
-    return flash.redirect(request, f"/use-cases/{use_case_id}", "Recorded: assessment")
+    try:
+        detail = await service.act(use_case_id, SubmitAssessment(actor=service.actor, assessment=assessment), None)
+    except ServiceError as error:
+        if error.code != "invalid":
+            raise
+        return _show(request, viewer, service, use_case_id, body, {"assessment": error.message}, error.status)
+    return flash.redirect(request, f"/use-cases/{use_case_id}", flash.recorded(ACTIONS_BY_NAME["assessment"].done, detail))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from aims.application.form_errors import plain
 from aims.application.nonconformities import NonconformityService
 from aims.domain import nonconformity as nc
 from aims.domain.bounds import TEXT_MAX
@@ -109,5 +110,5 @@ def _errors(error: Exception) -> dict[str, str]:
     errors = {}
     for item in error.errors():
         location = tuple(str(part) for part in item["loc"])
-        errors[_FORM_FIELDS.get(location, location[0] if location else "description")] = item["msg"]
+        errors[_FORM_FIELDS.get(location, location[0] if location else "description")] = plain(item)
     return errors

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from aims.application.form_errors import plain
 from aims.domain.listening import NotificationSettings
 from api.web import flash
 from api.web.auth import PageService, ViewerDep, check_csrf
@@ -45,6 +46,6 @@ def change_settings(
             daily_digest=delivery == "daily_digest",
         )
     except ValidationError as error:
-        return _page(request, viewer, service, 422, error=str(error.errors()[0]["msg"]))
+        return _page(request, viewer, service, 422, error=plain(error.errors()[0]))
     service.listen(chosen, configured)
     return flash.redirect(request, PATH, "Saved.")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from aims.application.form_errors import plain
 from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import SHORT_MAX, TEXT_MAX
 from aims.domain.soa import DECIDER_ROLE, SoaDecision, SoaProposal
@@ -77,9 +78,7 @@ def _errors(error: ValidationError) -> dict[str, str]:
     controls = list(ANNEX_A_CONTROLS)
     for item in error.errors():
         location = list(item["loc"])
-        message = {"bool_parsing": "choose applicable or excluded", "string_too_short": "required"}.get(
-            item["type"], item["msg"].removeprefix("Value error, ")
-        )
+        message = "choose applicable or excluded" if item["type"] == "bool_parsing" else plain(item)
         if len(location) >= 2 and location[0] == "entries" and isinstance(location[1], int):
             key = ".".join([controls[location[1]], *(str(part) for part in location[2:3])])
         else:
