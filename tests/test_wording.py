@@ -6,10 +6,11 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from aims.domain import wording
+from aims.domain import actions, wording
 from aims.domain.intake import Intake, Supplier
+from aims.application.form_errors import plain
 from aims.application.intake_form import sections
 
 
@@ -67,3 +68,25 @@ def test_the_preview_says_what_happens_next():
     )
     assert "forbids" in wording.next_steps("PROHIBITED", [], None)
     assert wording.next_steps("LEGAL_HOLD", [], None).startswith("Legal looks at it first")
+
+
+def _first_error(model: type[BaseModel], body: dict[str, Any]) -> str:
+    try:
+        model.model_validate(body)
+    except ValidationError as error:
+        return plain(error.errors()[0])
+    raise AssertionError("valid")
+
+
+def test_a_form_says_what_is_wrong_in_plain_words_not_pydantic_s():
+    decision = {"decision": "approve"}
+    assert _first_error(actions.GateDecision, {}) == "required"
+    assert _first_error(actions.GateDecision, decision | {"comment": "x" * 5000}) == "at most 4,000 characters"
+    assert _first_error(actions.GateDecision, {"decision": "maybe"}) == "choose one of: approve, reject or request_changes"
+    assert _first_error(actions.Withdrawal, {"reason": ""}) == "required"
+    signoff = {"controls_in_place": []}
+    assert _first_error(actions.SignOff, signoff) == "choose at least one"
+    review = {"material_change": {k: "no" for k in actions.MaterialChange.model_fields}, "kpis": "ok",
+              "proposal": "continue"}  # fmt: skip
+    assert _first_error(actions.ReviewAnswer, review | {"incidents_since_last_review": "two"}) == "a whole number"
+    assert _first_error(actions.ReviewAnswer, review | {"incidents_since_last_review": -1}) == "at least 0"
