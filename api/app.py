@@ -123,6 +123,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         """Prometheus: request latency by route, and this process's Temporal client (and worker) metrics."""
         return metrics_response(request.headers.get("authorization"), settings.metrics_token)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """For what names no icon (a JSON answer, the evidence pack): the pages' own."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     app.include_router(use_cases.router)
     app.include_router(actions.router)
     app.include_router(approvals.router)

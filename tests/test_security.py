@@ -426,6 +426,9 @@ async def test_every_response_carries_the_security_headers_and_pages_run_nothing
                 assert all(tag.startswith("<script src=") for tag in _tags(text, "<script")), path
         assert (await http.get("/static/aims.css")).status_code == 200
         assert (await http.get("/static/forms.js")).status_code == 200
+        icon = await http.get("/favicon.ico")  # no 404 in every browser's console
+        assert icon.status_code == 301 and icon.headers["location"] == "/static/favicon.svg"
+        assert (await http.get("/static/favicon.svg")).headers["content-type"] == "image/svg+xml"
 
 
 async def test_a_page_shows_only_the_messages_aims_signed(served: Served):
