@@ -94,6 +94,8 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
     async with web.signed_in(RISK) as browser:
         queue = await browser.get("/approvals")
         assert name in queue.text and 'value="approve"' in queue.text
+        assert "<p>risk review gate · waiting 0.0 days" in queue.text  # it said "risk gate gate"
+        assert f'{name}</a> — risk review gate, due' in (await browser.get("/")).text
         path = f"/use-cases/{uc}/gates/v1-review-risk/decision"
         forged = await browser.post(path, data={"decision": "approve", "csrf": "wrong", "version": "1"})
         assert forged.status_code == 403 and "CSRF" in forged.text
