@@ -89,7 +89,9 @@ class HomeCase(BaseModel):
     aims_tier: str
 
 
-class HomeReview(BaseModel):
+class HomeItem(BaseModel):
+    """A use case waiting for this person by a date: a re-review to answer, a sign-off to give, …"""
+
     use_case_id: str
     name: str
     label: str
@@ -103,13 +105,15 @@ class HomeDraft(BaseModel):
 
 class Home(BaseModel):
     """What waits for one person, for a channel that has a place of its own for each person
-    (Slack's App Home): gates to decide, their use cases, re-reviews they owe, their drafts."""
+    (Slack's App Home): gates to decide, what else their use cases wait for from them, their use
+    cases, re-reviews they owe, their drafts."""
 
     waiting: list[HomeGate] = []
     waiting_total: int = 0
     use_cases: list[HomeCase] = []
     use_cases_total: int = 0
-    reviews: list[HomeReview] = []
+    stages: list[HomeItem] = []  # the assessment, a revision, the sign-off, the checklist
+    reviews: list[HomeItem] = []
     drafts: list[HomeDraft] = []
 
 

@@ -4,9 +4,11 @@ Slack door when the Home tab is opened."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from activities.channels import Home, HomeCase, HomeDraft, HomeGate, HomeReview
+from activities.channels import Home, HomeCase, HomeDraft, HomeGate, HomeItem
 from aims.persistence import drafts, queries
 from aims.persistence.models import User
 
@@ -25,9 +27,14 @@ def home_of(session: Session, user: User) -> Home:
         waiting_total=len(gates),
         use_cases=[HomeCase(id=c.id, name=c.name, status=c.status, aims_tier=c.aims_tier) for c in cases],
         use_cases_total=total,
-        reviews=[
-            HomeReview(use_case_id=r["use_case_id"], name=r["name"], label=r["label"], due_at=r["due_at"])
-            for r in queries.reviews_owed(session, user.email)[:SHOWN]
-        ],
+        stages=_items(queries.stages_waiting_for(session, user.email, user.roles)),
+        reviews=_items(queries.reviews_owed(session, user.email)),
         drafts=[HomeDraft(id=d.id, name=d.name or "(no name yet)") for d in drafts.of_owner(session, user.email)[:SHOWN]],
     )
+
+
+def _items(waiting: list[dict[str, Any]]) -> list[HomeItem]:
+    return [
+        HomeItem(use_case_id=w["use_case_id"], name=w["name"], label=w["label"], due_at=w["due_at"])
+        for w in waiting[:SHOWN]
+    ]

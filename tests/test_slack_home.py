@@ -153,6 +153,19 @@ async def test_an_approver_decides_from_the_app_home_and_the_worker_keeps_it_cur
     assert "not an aims user" in text_of(slack.fake.homes["UNOBODY"])
 
 
+async def test_the_owner_s_app_home_lists_what_their_use_cases_wait_for_from_them(slack: Slack):
+    name = f"Owed {uuid.uuid4().hex[:6]}"
+    uc = (await slack.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name)))["id"]
+    opened = {"type": "event_callback", "team_id": "T0FAKE",
+              "event": {"type": "app_home_opened", "user": "UOWNER", "tab": "home"}}  # fmt: skip
+    slack.fake.homes.pop("UOWNER", None)
+    await slack.signed("/slack/events", json.dumps(opened).encode())
+    await slack.door.settle()
+    home = text_of(slack.fake.homes["UOWNER"])
+    assert "Use cases waiting for you" in home and f"{uc}#actions|{name}>" in home
+    assert "waiting for the risk and impact assessment" in home
+
+
 async def test_the_draft_started_in_slack_is_finished_on_the_web(slack: Slack):
     await command(slack, "UOWNER", "new")
     view = slack.fake.views[next(reversed(slack.fake.views))]

@@ -18,6 +18,11 @@ from tests.conftest import worker_for
 from api.app import create_app
 from api.web.render import countdown
 from aims.application import intake_form
+from aims.domain.state import Transition
+from aims.persistence import queries
+from aims.persistence.db import transaction
+from aims.persistence.register import record_transition
+from tests import domain_kit as kit
 from tests import people
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
 from tests.test_api import AIMS, OWNER, REQ, RISK, Api, settings_for
@@ -254,6 +259,8 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
     name = f"Pages {uuid.uuid4().hex[:6]}"
     uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=name)))["id"]
     async with web.signed_in(OWNER) as owner:
+        dashboard = (await owner.get("/")).text  # the owner's turn shows where they start
+        assert f'#actions">{name}</a> — waiting for the risk and impact assessment, due in' in dashboard
         page = (await owner.get(f"/use-cases/{uc}")).text
         assert "Fill in the risk and impact assessment" in page and "Deployment sign-off" not in page
         form = await owner.get(f"/use-cases/{uc}/assessment")
@@ -278,6 +285,7 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         assert done.status_code == 303
     await web.api.decide(AIMS, uc, "v1-final-aims_owner")
     async with web.signed_in(OWNER) as owner:
+        assert f'{name}</a> — waiting for the deployment sign-off, due in' in (await owner.get("/")).text
         page = (await owner.get(f"/use-cases/{uc}")).text
         assert "Deployment sign-off" in page
         sign_off = {"csrf": csrf_of(page), "monitoring_plan": "Weekly", "kill_switch": "yes",
@@ -397,3 +405,22 @@ def test_sla_countdowns_read_as_a_person_would_say_them():
     assert countdown(at(hours=5), now) == "due in 5 h"
     assert countdown(at(minutes=12), now) == "due in 12 min"
     assert countdown(at(seconds=-20), now) == "overdue by under a minute"
+
+
+def test_the_dashboard_finds_what_waits_for_a_person_by_address_or_role(database_url: str):
+    """`stages_waiting_for` narrows in SQL on the JSON lists as text: exact addresses and roles only."""
+    owner = f"own_{uuid.uuid4().hex[:6]}@example.com"  # '_' would be a LIKE wildcard unescaped
+    held = kit.in_status("legal_hold", changed(invoice_ocr(owner), name="Held"))
+    held = held.model_copy(update={"id": str(uuid.uuid4())})
+    waiting = kit.in_status("assessment", changed(invoice_ocr(owner), name="Unassessed"))
+    waiting = waiting.model_copy(update={"id": str(uuid.uuid4())})
+    with transaction(database_url) as session:
+        for state in (held, waiting):
+            transition = Transition(use_case_id=state.id, number=state.transition_number)
+            record_transition(session, state, transition, kit.T0, channels=[])
+    with transaction(database_url) as session:
+        mine = queries.stages_waiting_for(session, owner, [])
+        assert [(w["use_case_id"], w["label"]) for w in mine] == [(waiting.id, "the risk and impact assessment")]
+        assert not queries.stages_waiting_for(session, owner.replace("_", "x"), [])
+        legal = [w["use_case_id"] for w in queries.stages_waiting_for(session, "someone@example.com", ["legal"])]
+        assert held.id in legal and waiting.id not in legal

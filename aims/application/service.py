@@ -162,6 +162,11 @@ class UseCaseService(Caller):
         with self.db() as session:
             return queries.reviews_owed(session, self.user.email)
 
+    def stages_owed(self) -> list[dict[str, Any]]:
+        """What the caller's use cases wait for from them outside the gates (assessment, sign-off, …)."""
+        with self.db() as session:
+            return queries.stages_waiting_for(session, self.user.email, self.user.roles)
+
     def require_governance_view(self) -> None:
         if not permissions.OVERSIGHT_ROLES & set(self.user.roles):
             raise ServiceError("forbidden", "this view is for the AIMS owner, admins and auditors")

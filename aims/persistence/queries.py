@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, bindparam, func, or_, select, tuple_
+from sqlalchemy import Row, String, bindparam, cast, func, or_, select, tuple_
 from sqlalchemy.orm import Session, defer, selectinload
 
 from aims import audit
@@ -255,13 +255,30 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
 
 def reviews_owed(session: Session, email: str) -> list[dict[str, Any]]:
     """Re-reviews waiting for this person's answer (the business owner's), oldest first."""
+    return _waiting_on(session, "review", email, [])
+
+
+def stages_waiting_for(session: Session, email: str, roles: Sequence[str]) -> list[dict[str, Any]]:
+    """What a use case waits for from this person, outside its gates: the assessment, a
+    revision, the sign-off, the decommission checklist (or, by role, a legal hold), oldest first."""
+    return _waiting_on(session, "stage", email, roles)
+
+
+def _waiting_on(session: Session, kind: str, email: str, roles: Sequence[str]) -> list[dict[str, Any]]:
+    # The JSON lists as text narrow the rows in SQL (SQLite and PostgreSQL alike); the lists decide.
+    named = [cast(WaitingItem.emails, String).contains(f'"{email}"', autoescape=True)]
+    named += [cast(WaitingItem.roles, String).contains(f'"{role}"', autoescape=True) for role in roles]
     query = (
         select(WaitingItem, UseCase)
         .join(UseCase, UseCase.id == WaitingItem.use_case_id)
-        .where(WaitingItem.kind == "review")
+        .where(WaitingItem.kind == kind, or_(*named))
         .order_by(WaitingItem.since)
     )
-    return [waiting_view(item, use_case) for item, use_case in session.execute(query).all() if email in item.emails]
+    return [
+        waiting_view(item, use_case)
+        for item, use_case in session.execute(query).all()
+        if email in item.emails or set(roles) & set(item.roles)
+    ]
 
 
 def stalled(session: Session) -> list[dict[str, Any]]:

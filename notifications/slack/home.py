@@ -1,6 +1,7 @@
-"""The App Home tab: what waits for the person (gates with buttons), their use cases, the
-re-reviews they owe and their drafts, with a button to start a new use case. Published when
-they open it, after each change they make here, and by the worker after their notices."""
+"""The App Home tab: what waits for the person (gates with buttons, then what else their use
+cases wait for from them), their use cases, the re-reviews they owe and their drafts, with a
+button to start a new use case. Published when they open it, after each change they make here,
+and by the worker after their notices."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def home_view(home: Home, public_url: str) -> View:
     elif home.waiting_total > len(home.waiting):
         blocks.append(_context(f"…and {home.waiting_total - len(home.waiting)} more, newer ones: "
                                f"<{public_url}/approvals|your approvals page>"))  # fmt: skip
+    if home.stages:
+        blocks += [DividerBlock(), HeaderBlock(text=f"Use cases waiting for you ({len(home.stages)})")]
+        blocks += [_line(f"<{public_url}/use-cases/{s.use_case_id}#actions|{escape(s.name)}> · waiting for "
+                         f"{escape(s.label)} · due {s.due_at[:10]}") for s in home.stages]  # fmt: skip
     blocks += [DividerBlock(), HeaderBlock(text=f"Re-reviews you owe ({len(home.reviews)})")]
     blocks += [
         _line(f"<{public_url}/use-cases/{r.use_case_id}|{escape(r.name)}> · {escape(r.label)} · answer due {r.due_at[:10]}")

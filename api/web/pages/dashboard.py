@@ -1,4 +1,5 @@
-"""Everyone's start page: my use cases, gates waiting for me, re-reviews I owe."""
+"""Everyone's start page: my use cases, gates waiting for me, what else my use cases wait for
+from me, re-reviews I owe."""
 
 from __future__ import annotations
 
@@ -18,5 +19,5 @@ def dashboard(request: Request, viewer: ViewerDep, service: PageService) -> HTML
     _, my_cases = service.register(RegisterFilter(), involving=viewer.user.email, limit=500)
     return render(
         request, "dashboard.html", viewer, cases=my_cases, gates=service.pending_approvals(),
-        reviews=service.reviews_owed(), drafts=Drafting(service).drafts(),
+        stages=service.stages_owed(), reviews=service.reviews_owed(), drafts=Drafting(service).drafts(),
     )
