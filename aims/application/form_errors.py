@@ -3,34 +3,40 @@ own wording and types, which programs match on)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic_core import ErrorDetails
+
+Context = dict[str, Any]
+
+# pydantic's error type → the words, from the error's context (its limits, the choices).
+_WORDS: dict[str, Callable[[Context], str]] = {
+    "missing": lambda _: "required",
+    "string_too_short": lambda c: "required" if c["min_length"] == 1 else f"at least {c['min_length']} characters",
+    "string_too_long": lambda c: f"at most {c['max_length']:,} characters",
+    "too_short": lambda c: "choose at least one" if c["min_length"] == 1 else f"at least {c['min_length']} items",
+    "too_long": lambda c: f"at most {c['max_length']} items",
+    "literal_error": lambda c: "choose one of: " + str(c["expected"]).replace("'", ""),
+    "enum": lambda c: "choose one of: " + str(c["expected"]).replace("'", ""),
+    "int_parsing": lambda _: "a whole number",
+    "int_type": lambda _: "a whole number",
+    "int_from_float": lambda _: "a whole number",
+    "greater_than_equal": lambda c: f"at least {c['ge']}",
+    "less_than_equal": lambda c: f"at most {c['le']:,}",
+    "bool_parsing": lambda _: "choose yes or no",
+}
+_BY_PREFIX = {
+    "datetime": "a date and time, e.g. 2027-01-31T17:00",
+    "date": "a date, e.g. 2027-01-31",
+    "url": "a link, e.g. https://wiki.example.com/page",
+}
 
 
 def plain(item: ErrorDetails) -> str:
     """'required', 'at most 200 characters', 'choose one of: minor, major or serious', …"""
-    kind, context = item["type"], item.get("ctx") or {}
-    if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):
-        return "required"
-    if kind == "string_too_short":
-        return f"at least {context['min_length']} characters"
-    if kind == "string_too_long":
-        return f"at most {context['max_length']:,} characters"
-    if kind == "too_short":
-        return "choose at least one" if context.get("min_length") == 1 else f"at least {context['min_length']} items"
-    if kind == "too_long":
-        return f"at most {context['max_length']} items"
-    if kind in ("literal_error", "enum"):
-        return "choose one of: " + str(context.get("expected", "")).replace("'", "")
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "a whole number"
-    if kind == "greater_than_equal":
-        return f"at least {context['ge']}"
-    if kind == "less_than_equal":
-        return f"at most {context['le']:,}"
-    if kind == "bool_parsing":
-        return "choose yes or no"
-    if kind.startswith(("datetime", "date")):
-        return "a date and time, e.g. 2027-01-31T17:00"
-    if kind.startswith("url"):
-        return "a link, e.g. https://wiki.example.com/page"
-    return item["msg"].removeprefix("Value error, ")
+    kind = item["type"]
+    if kind in _WORDS:
+        return _WORDS[kind](dict(item.get("ctx") or {}))
+    prefix = next((words for prefix, words in _BY_PREFIX.items() if kind.startswith(prefix)), None)
+    return prefix or item["msg"].removeprefix("Value error, ")
