@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import worker_for
 from api.app import create_app
+from api.web.pages import register as register_page
 from api.web.render import countdown
 from aims.application import intake_form
 from aims.domain.state import Transition
@@ -147,6 +148,25 @@ async def test_register_filters_and_csv(web: Web):
         export = await browser.get("/use-cases", params={"q": name, "format": "csv"})
         assert export.headers["content-type"].startswith("text/csv")
         assert export.text.splitlines()[0].startswith("id,name,status") and uc in export.text
+        assert '<option selected>MINIMAL</option>' in (await browser.get("/use-cases", params={"category": "MINIMAL"})).text
+        bad = await browser.get("/use-cases", params={"category": "NOPE"})
+        assert bad.status_code == 200 and "category: choose one of: PROHIBITED," in bad.text
+
+
+async def test_the_register_pages_through_every_row(web: Web, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(register_page, "PAGE", 1)
+    prefix = f"Paged {uuid.uuid4().hex[:6]}"
+    for index in range(3):
+        await new_case(web, f"{prefix} {index}")
+    async with web.signed_in(REQ) as browser:
+        first = (await browser.get("/use-cases", params={"q": prefix})).text
+        assert "3 use case(s), 1–1 shown" in first and "Previous" not in first
+        assert f'href="/use-cases?q={prefix.replace(" ", "+")}&amp;offset=1" rel="next"' in first
+        last = (await browser.get("/use-cases", params={"q": prefix, "offset": 2})).text
+        assert "3–3 shown" in last and 'offset=1" rel="prev"' in last and 'rel="next"' not in last
+        seen = {re.search(rf"{prefix} \d", page).group(0) for page in (first, last)}
+        assert len(seen) == 2
+        assert (await browser.get("/use-cases", params={"offset": -1})).status_code == 422
 
 
 async def test_stalled_view_is_for_the_aims_owner(web: Web):

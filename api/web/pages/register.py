@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, get_args
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
+from aims.application.form_errors import plain
+from aims.domain.classification import Category
 from aims.domain.policy import TIERS
 from aims.domain.state import STATUSES
 from aims.persistence import queries
@@ -20,6 +23,8 @@ from api.web.csv_cells import csv_cell
 from api.web.render import render
 
 router = APIRouter()
+PAGE = 100  # rows a page shows; the CSV has them all
+CATEGORIES = get_args(Category)
 CSV_COLUMNS = ["id", "name", "status", "aims_tier", "regulatory_category", "version", "requester", "business_owner",
                "policy_version", "next_review_due"]  # fmt: skip
 @router.get("/use-cases", response_model=None)
@@ -33,6 +38,7 @@ def register(
     owner: Annotated[str, Query(max_length=320)] = "",
     q: Annotated[str, Query(max_length=200)] = "",
     format: Annotated[str, Query(max_length=8)] = "",
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     given = {"status": status, "aims_tier": aims_tier, "category": category, "owner": owner, "q": q}
     try:
@@ -40,17 +46,18 @@ def register(
         error = None
     except ValidationError as invalid:
         filters = queries.RegisterFilter()
-        error = "; ".join(f"{item['loc'][0]}: {item['msg']}" for item in invalid.errors())
+        error = "; ".join(f"{item['loc'][0]}: {plain(item)}" for item in invalid.errors())
     if format == "csv":
         return StreamingResponse(
             _csv_rows(request.app.state.settings.database_url, filters),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="aims-register.csv"'},
         )
-    total, rows = service.register(filters, limit=500)
+    total, rows = service.register(filters, limit=PAGE, offset=offset)
     return render(
         request, "register.html", viewer, rows=rows, total=total, filters=given, statuses=STATUSES, tiers=TIERS,
-        error=error,
+        categories=CATEGORIES, error=error, offset=offset, page=PAGE,
+        query=urlencode({key: value for key, value in given.items() if value}),  # the filters, for the page links
     )  # fmt: skip
 
 
