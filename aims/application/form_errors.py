@@ -10,6 +10,15 @@ from pydantic_core import ErrorDetails
 
 Context = dict[str, Any]
 
+
+def _one_of(context: Context) -> str:
+    return "choose one of: " + str(context["expected"]).replace("'", "")
+
+
+def _whole_number(_: Context) -> str:
+    return "a whole number"
+
+
 # pydantic's error type → the words, from the error's context (its limits, the choices).
 _WORDS: dict[str, Callable[[Context], str]] = {
     "missing": lambda _: "required",
@@ -17,11 +26,11 @@ _WORDS: dict[str, Callable[[Context], str]] = {
     "string_too_long": lambda c: f"at most {c['max_length']:,} characters",
     "too_short": lambda c: "choose at least one" if c["min_length"] == 1 else f"at least {c['min_length']} items",
     "too_long": lambda c: f"at most {c['max_length']} items",
-    "literal_error": lambda c: "choose one of: " + str(c["expected"]).replace("'", ""),
-    "enum": lambda c: "choose one of: " + str(c["expected"]).replace("'", ""),
-    "int_parsing": lambda _: "a whole number",
-    "int_type": lambda _: "a whole number",
-    "int_from_float": lambda _: "a whole number",
+    "literal_error": _one_of,
+    "enum": _one_of,
+    "int_parsing": _whole_number,
+    "int_type": _whole_number,
+    "int_from_float": _whole_number,
     "greater_than_equal": lambda c: f"at least {c['ge']}",
     "less_than_equal": lambda c: f"at most {c['le']:,}",
     "bool_parsing": lambda _: "choose yes or no",

@@ -15,8 +15,17 @@ from api.web import flash
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
-# What a page's forms show when nothing was refused (see `_actions.html`).
-NOTHING_SUBMITTED: dict[str, Any] = {"action": None, "use_case": None, "gate": None, "values": {}, "errors": {}}
+
+
+def submitted(
+    action: str | None, values: dict[str, list[str]], errors: dict[str, str] | None = None,
+    use_case: str | None = None, gate: str | None = None,
+) -> dict[str, Any]:
+    """A refused form's input, for its page to show again (`_actions.html`, `_decide.html`)."""
+    return {"action": action, "use_case": use_case, "gate": gate, "values": values, "errors": errors or {}}
+
+
+NOTHING_SUBMITTED = submitted(None, {})  # what the forms show when nothing was refused
 
 
 def render(request: Request, name: str, viewer: Any, status_code: int = 200, **context: Any) -> HTMLResponse:

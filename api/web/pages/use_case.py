@@ -23,7 +23,7 @@ from api.web import documents, flash
 from api.web.auth import PageService, Viewer, ViewerDep, check_csrf
 from api.web.forms import FORMS
 from api.web.pages.approvals import approval_queue
-from api.web.render import NOTHING_SUBMITTED, render
+from api.web.render import NOTHING_SUBMITTED, render, submitted
 
 router = APIRouter()
 # A refusal a person can act on: shown on the page they came from, not on an error page.
@@ -94,8 +94,8 @@ async def _form_again(
     errors: dict[str, str], status_code: int = 422,
 ) -> HTMLResponse:
     """The page again, the refused form open with what was typed and each error beside its field."""
-    submitted = {"action": action, "values": {key: form.getlist(key) for key in form if key != "csrf"}, "errors": errors}
-    return await run_in_threadpool(_page, request, use_case_id, viewer, service, submitted, status_code)
+    typed = submitted(action, {key: form.getlist(key) for key in form if key != "csrf"}, errors)
+    return await run_in_threadpool(_page, request, use_case_id, viewer, service, typed, status_code)
 
 
 def _field_errors(error: ValidationError) -> dict[str, str]:
@@ -137,8 +137,7 @@ async def decide(
         if error.code not in REFUSALS:
             raise
         # The page the button was on, saying why, the comment still in its box.
-        refused = {"action": "decide", "use_case": use_case_id, "gate": gate_id, "values": {"comment": [comment]},
-                   "errors": {}}  # fmt: skip
+        refused = submitted("decide", {"comment": [comment]}, use_case=use_case_id, gate=gate_id)
         message = f"Not recorded: {error.message}."
         if back == "approvals":
             return await run_in_threadpool(approval_queue, request, viewer, service, message, refused, error.status)
