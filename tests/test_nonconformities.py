@@ -141,25 +141,45 @@ async def test_the_pages_raise_complete_and_check_a_nonconformity(api: Api):
     await as_user(RISK)
     page = await http.get("/nonconformities")
     assert page.status_code == 200 and "Raise a nonconformity" in page.text
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
     form = {"csrf": csrf_of(page.text), "source": "review", "description": "Review found stale docs",
-            "action_description": "Refresh the docs", "action_owner": "", "action_due": "2027-01-31T17:00"}  # fmt: skip
+            "action_description": "Refresh the docs", "action_owner": "", "action_due": due}  # fmt: skip
     refused = await http.post("/nonconformities", data=form)
     assert refused.status_code == 422 and 'id="error-action_owner"' in refused.text and "Refresh the docs" in refused.text
+    assert 'role="alert">Not recorded: please fix the 1 answer(s) marked below. Nothing you entered is lost.' in refused.text
+    # Refused by the rules, not the form: beside the field they name, everything typed kept.
+    past = await http.post("/nonconformities", data=form | {"action_owner": OWNER, "action_due": "2020-01-31T17:00"})
+    assert past.status_code == 422 and "a date after now and within a year</p>" in past.text
+    assert 'id="action_due" name="action_due" aria-invalid="true"' in past.text and "Review found stale docs" in past.text
+    unknown = await http.post("/nonconformities", data=form | {"action_owner": OWNER, "use_case_id": "no-such-use-case"})
+    assert unknown.status_code == 422 and 'id="error-use_case_id">no use case &#39;no-such-use-case&#39;' in unknown.text
     created = await http.post("/nonconformities", data=form | {"action_owner": OWNER})
     assert created.status_code == 303
     number = int(re.search(r"/nonconformities/(\d+)", created.headers["location"]).group(1))
+    assert f"Raised: nonconformity {number}. {OWNER} is asked to do its action by" in (await http.get(created.headers["location"])).text
 
     await as_user(OWNER)
     page = await http.get(f"/nonconformities/{number}")
     assert "Mark the action done" in page.text and "Check its effectiveness" not in page.text
-    await http.post(f"/nonconformities/{number}/completion", data={"csrf": csrf_of(page.text), "note": "Refreshed"})
+    empty = await http.post(f"/nonconformities/{number}/completion", data={"csrf": csrf_of(page.text), "note": " "})
+    assert empty.status_code == 422 and 'id="error-note"' in empty.text and "Mark the action done" in empty.text
+    done = await http.post(f"/nonconformities/{number}/completion", data={"csrf": csrf_of(page.text), "note": "Refreshed"})
+    assert "is done. An AIMS owner checks" in (await http.get(done.headers["location"])).text
+    # A second tab's click comes back on the page, saying why, not on an error page.
+    again = await http.post(f"/nonconformities/{number}/completion", data={"csrf": csrf_of(page.text), "note": "Twice"})
+    assert again.status_code == 409 and 'role="alert">Not recorded: the corrective action is done already' in again.text
 
     await as_user(AIMS)
     page = await http.get(f"/nonconformities/{number}")
     assert "Check its effectiveness" in page.text
+    check = {"csrf": csrf_of(page.text), "effective": "no", "comment": "Still stale"}
+    unplanned = await http.post(f"/nonconformities/{number}/effectiveness", data=check)
+    assert unplanned.status_code == 422 and 'id="error-action_description"' in unplanned.text
+    assert 'value="no" checked' in unplanned.text and "Still stale</textarea>" in unplanned.text
     checked = await http.post(f"/nonconformities/{number}/effectiveness",
                               data={"csrf": csrf_of(page.text), "effective": "yes", "comment": "Docs current"})  # fmt: skip
     assert checked.status_code == 303
-    page = await http.get(f"/nonconformities/{number}")
+    page = await http.get(checked.headers["location"])
     assert "closed" in page.text and "Effectiveness: <strong>effective</strong>" in page.text
+    assert f"nonconformity {number} is closed." in page.text
     http.cookies.clear()

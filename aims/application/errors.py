@@ -14,6 +14,9 @@ STATUS: dict[str, int] = {
     "invalid": 422,
     "unavailable": 503,
 }
+# What a person can act on (a field to correct, a page gone stale, a step that is not theirs):
+# a web page shows it on the page they came from; anything else goes to the error page.
+REFUSALS = frozenset({"invalid", "conflict", "forbidden"})
 
 
 class ServiceError(Exception):

@@ -16,7 +16,7 @@ from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.commands import DecideGate
 from aims.application.form_errors import plain
 from api.deps import GateId, UseCaseId
-from aims.application.errors import ServiceError
+from aims.application.errors import REFUSALS, ServiceError
 from aims.application.service import UseCaseService
 from api.routes.actions import ACTIONS_BY_NAME
 from api.web import documents, flash
@@ -26,8 +26,6 @@ from api.web.pages.approvals import approval_queue
 from api.web.render import NOTHING_SUBMITTED, render, submitted
 
 router = APIRouter()
-# A refusal a person can act on: shown on the page they came from, not on an error page.
-REFUSALS = ("invalid", "conflict", "forbidden")
 
 
 @router.get("/use-cases/{use_case_id}", response_class=HTMLResponse)
