@@ -98,16 +98,8 @@ async def complete(request: Request, viewer: ViewerDep, number: Number, csrf: Fi
         body = nc.CompleteAction(note=note)
     except ValidationError as error:
         return await run_in_threadpool(_item_page, request, viewer, number, "completion", form, _errors(error), 422)
-    service = _service(request, viewer)
-    try:
-        await service.act(number, nc.NcCommand(actor=service.actor, kind="complete", complete=body))
-    except ServiceError as error:
-        if error.code not in REFUSALS:
-            raise
-        return await run_in_threadpool(_item_page, request, viewer, number, "completion", form, _refusal(error),
-                                       error.status)  # fmt: skip
-    return flash.redirect(request, f"/nonconformities/{number}",
-                          f"Recorded: the corrective action of nonconformity {number} is done. An AIMS owner checks now whether it worked.")  # fmt: skip
+    said = f"Recorded: the corrective action of nonconformity {number} is done. An AIMS owner checks now whether it worked."
+    return await _act(request, viewer, number, "completion", form, {"kind": "complete", "complete": body}, said)
 
 
 @router.post("/nonconformities/{number}/effectiveness", response_model=None)
@@ -124,16 +116,23 @@ async def check_effectiveness(
                                                      "next_action": next_action})  # fmt: skip
     except ValueError as error:
         return await run_in_threadpool(_item_page, request, viewer, number, "effectiveness", form, _errors(error), 422)
+    said = (f"Recorded: the action was effective; nonconformity {number} is closed." if body.effective else
+            f"Recorded: the action was not effective; nonconformity {number} is open again with the next action.")  # fmt: skip
+    return await _act(request, viewer, number, "effectiveness", form, {"kind": "check", "check": body}, said)
+
+
+async def _act(
+    request: Request, viewer: Viewer, number: int, which: str, form: dict[str, str], command: dict[str, object],
+    said: str,
+) -> Response:  # fmt: skip
+    """Send the command; `said` on the page after it, or the form `which` again with the refusal."""
     service = _service(request, viewer)
     try:
-        await service.act(number, nc.NcCommand(actor=service.actor, kind="check", check=body))
+        await service.act(number, nc.NcCommand(actor=service.actor, **command))
     except ServiceError as error:
         if error.code not in REFUSALS:
             raise
-        return await run_in_threadpool(_item_page, request, viewer, number, "effectiveness", form, _refusal(error),
-                                       error.status)  # fmt: skip
-    said = (f"Recorded: the action was effective; nonconformity {number} is closed." if body.effective else
-            f"Recorded: the action was not effective; nonconformity {number} is open again with the next action.")  # fmt: skip
+        return await run_in_threadpool(_item_page, request, viewer, number, which, form, _refusal(error), error.status)
     return flash.redirect(request, f"/nonconformities/{number}", said)
 
 
