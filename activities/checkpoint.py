@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from temporalio import activity
-
+from activities.definition import defn
 from aims import audit
 from aims.domain.messages import CHECKPOINT_ACTIVITY
 from aims.persistence import chains
@@ -20,7 +19,7 @@ class CheckpointActivities:
         self.database_url = database_url
         self.signing_key_file = signing_key_file
 
-    @activity.defn(name=CHECKPOINT_ACTIVITY)
+    @defn(name=CHECKPOINT_ACTIVITY)
     def sign_checkpoint(self, day: str) -> int:
         """Idempotent: a day that has its checkpoint keeps it. Returns how many chains it covers."""
         return sign_checkpoint(self.database_url, self.signing_key_file, day, dt.datetime.now(dt.UTC))

@@ -24,6 +24,7 @@ from activities.channels import (
     recipient_of,
     use_case_summary,
 )
+from activities.definition import defn
 from activities.foreground import Foreground
 from activities.home import home_of
 from aims.domain.messages import DELIVER_ACTIVITY, DeliverRequest
@@ -50,7 +51,7 @@ class DeliveryActivities:
         # A person's Home is shown again once for a burst of their notices, not once each.
         self._homes = Coalesced(HOME_REFRESH_SECONDS, self._refresh)
 
-    @activity.defn(name=DELIVER_ACTIVITY)
+    @defn(name=DELIVER_ACTIVITY)
     def deliver_notices(self, request: DeliverRequest) -> int:
         """Send each pending delivery of the request, then finalise prompts of closed gates, then
         show the people concerned what waits for them now (where a channel has a place for it)."""

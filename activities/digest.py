@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from temporalio import activity
 
 from activities.channels import Channel, Delivery, PermanentDeliveryError, StalledItem
+from activities.definition import defn
 from activities.delivery import Deliveries
 from aims.domain.messages import DIGEST_ACTIVITY
 from aims.domain.state import Escalation
@@ -24,7 +25,7 @@ class DigestActivities:
         self.channels = {channel.name: channel for channel in channels}
         self.public_url = public_url
 
-    @activity.defn(name=DIGEST_ACTIVITY)
+    @defn(name=DIGEST_ACTIVITY)
     def post_digest(self, day: str) -> int:
         """Returns how many stalled items the governance digest listed (each channel posts it at
         most once a day; each person's digest is sent once)."""

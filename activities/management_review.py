@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from temporalio import activity
-
+from activities.definition import defn
 from aims.domain import management_review as review
 from aims.domain.messages import MANAGEMENT_REVIEW_ACTIVITY
 from aims.persistence import reports
@@ -18,7 +17,7 @@ class ManagementReviewActivities:
         # The channels configured (their names): the review's notice is queued for them.
         self.channels = channels
 
-    @activity.defn(name=MANAGEMENT_REVIEW_ACTIVITY)
+    @defn(name=MANAGEMENT_REVIEW_ACTIVITY)
     def schedule_management_review(self, day: str) -> int:
         start, end = review.previous_quarter(dt.date.fromisoformat(day))
         with transaction(self.database_url) as session:

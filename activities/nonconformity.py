@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio import activity
-
+from activities.definition import defn
 from aims.domain import nonconformity as nc
 from aims.domain.messages import RECORD_NC_CHANGE_ACTIVITY, RECORD_NC_ESCALATION_ACTIVITY, RECORD_NC_OPEN_ACTIVITY
 from aims.domain.policy import Policy
@@ -18,7 +17,7 @@ class NonconformityActivities:
         # The channels configured (their names): notices are queued for them.
         self.channels = channels
 
-    @activity.defn(name=RECORD_NC_OPEN_ACTIVITY)
+    @defn(name=RECORD_NC_OPEN_ACTIVITY)
     def record_open(self, request: nc.OpenNc) -> nc.NcState:
         with transaction(self.database_url) as session:
             row = records.get(session, request.number)
@@ -27,12 +26,12 @@ class NonconformityActivities:
             records.open_(session, state, self.channels)
             return state
 
-    @activity.defn(name=RECORD_NC_CHANGE_ACTIVITY)
+    @defn(name=RECORD_NC_CHANGE_ACTIVITY)
     def record_change(self, request: nc.RecordNcChange) -> None:
         with transaction(self.database_url) as session:
             records.change(session, request.command, request.after, request.at, self.channels)
 
-    @activity.defn(name=RECORD_NC_ESCALATION_ACTIVITY)
+    @defn(name=RECORD_NC_ESCALATION_ACTIVITY)
     def record_escalation(self, request: nc.RecordNcEscalation) -> None:
         with transaction(self.database_url) as session:
             records.escalate(session, request.number, request.level, request.at, self.channels)

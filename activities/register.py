@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from temporalio import activity
-
+from activities.definition import defn
 from activities.foreground import Foreground
 from aims.domain.classification import classify, review_roles
 from aims.domain.messages import CLASSIFY_ACTIVITY, RECORD_ACTIVITY, ClassifyRequest, ClassifyResult, RecordRequest, RecordResult
@@ -25,7 +24,7 @@ class RegisterActivities:
         # A register write holds an Update someone waits on: the channels' work holds back meanwhile.
         self.foreground = foreground
 
-    @activity.defn(name=CLASSIFY_ACTIVITY)
+    @defn(name=CLASSIFY_ACTIVITY)
     def classify_intake(self, request: ClassifyRequest) -> ClassifyResult:
         classification = classify(request.intake, self.policy)
         review, final = review_roles(classification, request.intake, self.policy)
@@ -35,7 +34,7 @@ class RegisterActivities:
             timing=self.policy.timing(),
         )
 
-    @activity.defn(name=RECORD_ACTIVITY)
+    @defn(name=RECORD_ACTIVITY)
     def record_transition(self, request: RecordRequest) -> RecordResult:
         with self.foreground.running(), write_transaction(self.database_url) as session:
             recorded = record_transition(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio import activity
-
+from activities.definition import defn
 from aims.domain import soa
 from aims.domain.messages import (
     RECORD_SOA_DECISION_ACTIVITY,
@@ -22,7 +21,7 @@ class SoaActivities:
         # The channels configured (their names): notices are queued for them.
         self.channels = channels
 
-    @activity.defn(name=RECORD_SOA_PROPOSAL_ACTIVITY)
+    @defn(name=RECORD_SOA_PROPOSAL_ACTIVITY)
     def record_proposal(self, request: soa.RecordProposal) -> soa.PendingSoa:
         with transaction(self.database_url) as session:
             draft = records.proposal(session, request.command.draft)
@@ -32,7 +31,7 @@ class SoaActivities:
             records.propose(session, pending, self.channels)
             return pending
 
-    @activity.defn(name=RECORD_SOA_DECISION_ACTIVITY)
+    @defn(name=RECORD_SOA_DECISION_ACTIVITY)
     def record_decision(self, request: soa.RecordDecision) -> soa.SoaAck:
         command = request.command
         with transaction(self.database_url) as session:
@@ -43,7 +42,7 @@ class SoaActivities:
         status = "approved" if command.decision == "approve" else "rejected"
         return soa.SoaAck(number=command.number, status=status, version=version)
 
-    @activity.defn(name=RECORD_SOA_ESCALATION_ACTIVITY)
+    @defn(name=RECORD_SOA_ESCALATION_ACTIVITY)
     def record_escalation(self, request: soa.RecordEscalation) -> None:
         with transaction(self.database_url) as session:
             records.escalate(session, request.number, request.level, request.at, self.channels)

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import os
+import pkgutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import select
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
+import activities
+from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
+from aims.persistence.db import transaction
+from aims.persistence.models import Delivery as DeliveryRow
+from aims.persistence.models import Notification
 from api.app import create_app
 from tests import people
+from tests.conftest import worker_for
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant
 from tests.test_api import AIMS, OWNER, REQ, RISK, SECURITY, Api, settings_for
 
@@ -82,3 +94,66 @@ async def test_killed_worker_loses_nothing(api: Api, dev_env: WorkflowEnvironmen
     notices = (await api.get(RISK, "/api/notifications")).json()
     keys = [n["subject"] for n in notices if n["use_case_id"] == uc]
     assert len(keys) == len(set(keys))
+
+
+def activity_definitions() -> list[activity._Definition]:
+    found = []
+    for module in pkgutil.iter_modules(activities.__path__, "activities."):
+        for value in vars(importlib.import_module(module.name)).values():
+            for member in vars(value).values() if inspect.isclass(value) else ():
+                definition = activity._Definition.from_callable(member) if callable(member) else None
+                found += [definition] if definition else []
+    return found
+
+
+def test_every_activity_runs_to_its_end_once_started():
+    names = {definition.name: definition.no_thread_cancel_exception for definition in activity_definitions()}
+    assert len(names) >= 12 and all(names.values()), names
+
+
+class HeldChannel:
+    """A channel whose first send is still going on when the worker is told to stop."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.sending = threading.Event()
+        self.sent: list[str] = []
+
+    def deliver(self, delivery: Delivery) -> str | None:
+        if not self.sent:
+            self.sending.set()
+            activity.wait_for_cancelled_sync(timeout=10)  # the worker's shutdown cancels it
+        self.sent.append(f"<{delivery.notice_key}@aims.test>")
+        return self.sent[-1]
+
+    def finalize(self, reference: str, use_case: UseCaseSummary, gate: GateSummary) -> None:
+        pass
+
+    def digest(self, day: str, items: list[StalledItem]) -> str | None:
+        return None
+
+    def personal_digest(self, day: str, recipient: Recipient, deliveries: list[Delivery]) -> str | None:
+        return None
+
+    def refresh(self, recipient: Recipient, home: Home) -> None:
+        pass
+
+
+async def test_a_worker_stopping_mid_send_finishes_and_records_it(api: Api, dev_env: WorkflowEnvironment, database_url: str, task_queue: str):
+    """A cancelled activity runs to its end (activities.definition): the send is recorded, not
+    rolled back to be sent again by the next worker, and the shutdown does not hang."""
+    channel = HeldChannel()
+    worker = worker_for(dev_env.client, task_queue, database_url, [channel])
+    running = asyncio.create_task(worker.run())
+    uc = (await api.ok(REQ, "/api/use-cases", code_assistant()))["id"]
+    await asyncio.to_thread(channel.sending.wait, 15)
+    await asyncio.wait_for(worker.shutdown(), 30)
+    await running
+    assert channel.sent, "the held send finished"
+    with transaction(database_url) as session:
+        rows = session.scalars(
+            select(DeliveryRow).join(DeliveryRow.notification).where(Notification.use_case_id == uc)
+        ).all()
+        recorded = [row.reference for row in rows if row.delivered_at]
+    assert sorted(recorded) == sorted(channel.sent) and len(set(channel.sent)) == len(channel.sent)
