@@ -90,7 +90,6 @@ class UseCaseGateway:
         except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
             raise _mapped(error, command.kind.replace("_", " ")) from None
 
-
     async def soa(self, update: str, command: ProposeSoa | DecideSoa, update_id: str) -> SoaAck:
         """An Update to the Statement of Applicability's workflow (started on first use)."""
         return await self._start_and_update(
