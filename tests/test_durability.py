@@ -97,13 +97,11 @@ async def test_killed_worker_loses_nothing(api: Api, dev_env: WorkflowEnvironmen
 
 
 def activity_definitions() -> list[activity._Definition]:
-    found = []
-    for module in pkgutil.iter_modules(activities.__path__, "activities."):
-        for value in vars(importlib.import_module(module.name)).values():
-            for member in vars(value).values() if inspect.isclass(value) else ():
-                definition = activity._Definition.from_callable(member) if callable(member) else None
-                found += [definition] if definition else []
-    return found
+    """Every activity the `activities` package declares (they are methods of its classes)."""
+    modules = [importlib.import_module(m.name) for m in pkgutil.iter_modules(activities.__path__, "activities.")]
+    members = [member for module in modules for _, cls in inspect.getmembers(module, inspect.isclass)
+               for member in vars(cls).values() if callable(member)]  # fmt: skip
+    return [definition for member in members if (definition := activity._Definition.from_callable(member))]
 
 
 def test_every_activity_runs_to_its_end_once_started():
@@ -140,7 +138,9 @@ class HeldChannel:
         pass
 
 
-async def test_a_worker_stopping_mid_send_finishes_and_records_it(api: Api, dev_env: WorkflowEnvironment, database_url: str, task_queue: str):
+async def test_a_worker_stopping_mid_send_finishes_and_records_it(
+    api: Api, dev_env: WorkflowEnvironment, database_url: str, task_queue: str
+):
     """A cancelled activity runs to its end (activities.definition): the send is recorded, not
     rolled back to be sent again by the next worker, and the shutdown does not hang."""
     channel = HeldChannel()
