@@ -359,7 +359,8 @@ async def test_the_evidence_pack_has_every_record_as_html_and_pdf(api: Api, data
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     for expected in ("Evidence pack demo", "Version 1", "MINIMAL", "Assessment of version 1", "v1-final-aims_owner",
                      "Controls in place", "Signed off by owner@example.com", "Misread total", "verified",
-                     "intake submitted", "A.6.2.4"):  # fmt: skip
+                     "submitted the intake", "A.6.2.4",
+                     "approved the AIMS owner final gate (version 1): “Controls in place”"):  # fmt: skip
         assert expected in page.text, expected
     pdf = await api.get(OWNER, f"/api/use-cases/{use_case}/evidence.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")

@@ -121,6 +121,8 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
         assert done.status_code == 303 and done.headers["location"].startswith("/approvals?msg=Recorded")
         shown = (await browser.get(done.headers["location"])).text
         assert f"Recorded: you approved the risk review gate of {name} (version 1). Status: in review." in shown
+        trail = (await browser.get(f"/use-cases/{uc}")).text  # the audit trail in words, with its event type
+        assert f"{RISK}: approved the risk review gate (version 1) <span class=\"muted\">(v1 · gate_decided)" in trail
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
     assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["decided_by"] == RISK
 

@@ -19,6 +19,7 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from aims import audit
+from aims.domain import trail
 from aims.persistence import chains
 from aims.persistence.db import transaction
 from aims.persistence.models import AuditEvent
@@ -103,7 +104,7 @@ def evidence_pack(session: Any, use_case_id: str) -> dict[str, Any]:
     for event in chains.events(session, use_case_id):
         who = {"by": event.actor, "at": audit.iso(event.at), "version": event.version}
         data = event.data or {}
-        pack["timeline"].append({"seq": event.seq, "type": event.type, **who})
+        pack["timeline"].append({"seq": event.seq, "type": event.type, "what": trail.describe(event.type, data), **who})
         if event.type in ("intake_submitted", "intake_revised"):
             pack["versions"].append({**who, "intake": data.get("intake"), "classification": None})
         elif event.type == "classified" and pack["versions"]:

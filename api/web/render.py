@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from aims.domain import wording
+from aims.domain import trail, wording
 from api.web import flash
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -59,3 +59,4 @@ templates.env.globals["countdown"] = countdown
 templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
 templates.env.globals["next_steps"] = wording.next_steps
 templates.env.filters["role_name"] = wording.role_name
+templates.env.globals["describe_event"] = trail.describe
