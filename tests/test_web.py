@@ -101,6 +101,7 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
         queue = await browser.get("/approvals")
         assert name in queue.text and 'value="approve"' in queue.text
         assert "<p>risk review gate · waiting 0.0 days" in queue.text  # it said "risk gate gate"
+        assert '<p>Reads supplier invoices into the ledger <span class="muted">(MINIMAL, version 1)' in queue.text
         assert f'{name}</a> — risk review gate, due' in (await browser.get("/")).text
         path = f"/use-cases/{uc}/gates/v1-review-risk/decision"
         forged = await browser.post(path, data={"decision": "approve", "csrf": "wrong", "version": "1"})

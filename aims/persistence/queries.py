@@ -239,7 +239,8 @@ def waiting_view(item: WaitingItem | Row[Any], use_case: UseCase | None = None) 
 
 
 def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> list[dict[str, Any]]:
-    """Open gates (and triages) this person may decide: their role, and nobody excluded by P1."""
+    """Open gates (and triages) this person may decide: their role, and nobody excluded by P1;
+    each with what the use case does, so the queue says what is being approved."""
     query = (
         select(WaitingItem, UseCase)
         .join(UseCase, UseCase.id == WaitingItem.use_case_id)
@@ -247,7 +248,9 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
         .order_by(WaitingItem.since)
     )
     return [
-        waiting_view(item, use_case) | {"gate_id": item.ref, "opened_at": audit.iso(item.since)}
+        waiting_view(item, use_case)
+        | {"gate_id": item.ref, "opened_at": audit.iso(item.since),
+           "purpose": ((use_case.details or {}).get("intake") or {}).get("purpose", "")}  # fmt: skip
         for item, use_case in session.execute(query).all()
         if email not in item.exclude
     ]
