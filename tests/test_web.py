@@ -306,6 +306,9 @@ async def test_the_owner_takes_a_use_case_to_production_and_beyond_from_the_page
         assert "Risk 20" in too_big.text  # every row kept
         done = await owner.post(f"/use-cases/{uc}/assessment", data=assessment_form_data(ASSESSMENT, csrf))
         assert done.status_code == 303
+    async with web.signed_in(REQ) as requester:  # where each of my use cases stands, and on whom it waits
+        mine = (await requester.get("/")).text
+        assert '<span class="badge">in_review</span></td>\n<td>AIMS owner final gate (AIMS owner), due in 4 d' in mine
     await web.api.decide(AIMS, uc, "v1-final-aims_owner")
     async with web.signed_in(OWNER) as owner:
         assert f'{name}</a> — waiting for the deployment sign-off, due in' in (await owner.get("/")).text

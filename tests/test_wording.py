@@ -90,3 +90,7 @@ def test_a_form_says_what_is_wrong_in_plain_words_not_pydantic_s():
               "proposal": "continue"}  # fmt: skip
     assert _first_error(actions.ReviewAnswer, review | {"incidents_since_last_review": "two"}) == "a whole number"
     assert _first_error(actions.ReviewAnswer, review | {"incidents_since_last_review": -1}) == "at least 0"
+
+
+def test_whoever_must_act_reads_as_roles_by_name_and_people_by_address():
+    assert wording.who(["aims_owner", "risk", "jo_doe@example.com"]) == "AIMS owner, risk, jo_doe@example.com"

@@ -157,6 +157,11 @@ class UseCaseService(Caller):
         with self.db() as session:
             return queries.gates_waiting_for(session, self.user.email, self.user.roles)
 
+    def waiting_on(self, use_case_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """What these use cases wait for now, and from whom (for a requester: where each stands)."""
+        with self.db() as session:
+            return queries.waiting_on(session, use_case_ids)
+
     def reviews_owed(self) -> list[dict[str, Any]]:
         """Re-reviews waiting for the caller's answer, oldest first."""
         with self.db() as session:

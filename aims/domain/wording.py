@@ -246,6 +246,11 @@ def role_name(role: str) -> str:
     return "AIMS owner" if role == "aims_owner" else role.replace("_", " ")
 
 
+def who(names: list[str]) -> str:
+    """Whoever must act, as a list reads it: roles by name, people by e-mail ('AIMS owner, a@b.org')."""
+    return ", ".join(name if "@" in name else role_name(name) for name in names)
+
+
 def next_steps(category: str, review_roles: list[str], final_role: str | None) -> str:
     """What happens after the intake is submitted, in words (the classification preview)."""
     if category == "PROHIBITED":

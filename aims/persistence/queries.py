@@ -256,6 +256,15 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
     ]
 
 
+def waiting_on(session: Session, use_case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """What each of these use cases waits for now, and from whom (soonest due first)."""
+    waiting: dict[str, list[dict[str, Any]]] = {use_case_id: [] for use_case_id in use_case_ids}
+    query = select(WaitingItem).where(WaitingItem.use_case_id.in_(list(use_case_ids))).order_by(WaitingItem.due_at)
+    for item in session.scalars(query) if use_case_ids else ():
+        waiting[item.use_case_id].append(waiting_view(item))
+    return waiting
+
+
 def reviews_owed(session: Session, email: str) -> list[dict[str, Any]]:
     """Re-reviews waiting for this person's answer (the business owner's), oldest first."""
     return _waiting_on(session, "review", email, [])

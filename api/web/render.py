@@ -59,4 +59,5 @@ templates.env.globals["countdown"] = countdown
 templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
 templates.env.globals["next_steps"] = wording.next_steps
 templates.env.filters["role_name"] = wording.role_name
+templates.env.filters["who"] = wording.who
 templates.env.globals["describe_event"] = trail.describe
