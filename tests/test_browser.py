@@ -107,7 +107,6 @@ async def fill_intake(page: Page, body: dict, screenshot_step: str | None = None
 async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     name = f"Browser case {uuid.uuid4().hex[:6]}"
     requester = await site.page_for(REQ)
-    await requester.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     await requester.goto(f"{site.url}/use-cases/new")
     await fill_intake(requester, changed(code_assistant(), name=name), screenshot_step="high_risk")
     await requester.locator("#preview").get_by_text("SEC-2").wait_for()  # what will happen, in words
@@ -133,6 +132,10 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     await section.get_by_role("button", name="Approve").click()
     await approver.get_by_role("status").get_by_text("Recorded: you approved the risk review gate").wait_for()
     await approver.screenshot(path=str(SCREENSHOTS / "approvals.png"), full_page=True)
+    await requester.goto(site.url)  # where it stands, for the requester
+    await requester.get_by_role("row", name=name).get_by_text("security review gate (security), due in").wait_for()
+    await accessible(requester, "dashboard")
+    await requester.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 
     aims_owner = await site.page_for(AIMS)
     for _ in range(100):  # the security gate stalls after 2 s of real time on the dev server

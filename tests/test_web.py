@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import worker_for
 from api.app import create_app
 from api.web.pages import register as register_page
-from api.web.render import countdown
+from api.web.render import age_days, countdown
 from aims.application import intake_form
 from aims.domain.state import Transition
 from aims.persistence import queries
@@ -70,8 +70,8 @@ async def web(dev_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[
             yield Web(app, Api(http, tokens))
 
 
-async def new_case(web: Web, name: str) -> str:
-    uc = (await web.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name)))["id"]
+async def new_case(web: Web, name: str, **answers: str) -> str:
+    uc = (await web.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name, **answers)))["id"]
     await web.api.ok(OWNER, f"/api/use-cases/{uc}/assessment", ASSESSMENT)
     return uc
 
@@ -126,6 +126,11 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
         assert f"{RISK}: approved the risk review gate (version 1) <span class=\"muted\">(v1 · gate_decided)" in trail
     state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
     assert next(g for g in state["gates"] if g["id"] == "v1-review-risk")["decided_by"] == RISK
+    wordy = await new_case(web, f"Wordy {uuid.uuid4().hex[:6]}", purpose="Reads invoices " * 130)
+    async with web.signed_in(RISK) as browser:
+        queue = (await browser.get("/approvals")).text
+        assert f'href="/use-cases/{wordy}"' in queue and ("Reads invoices " * 19) + "Reads..." in queue
+        assert ("Reads invoices " * 25) not in queue  # the queue shows the start; the page has it all
 
 
 async def test_use_case_page_shows_why_and_offers_only_allowed_actions(web: Web):
@@ -431,6 +436,8 @@ def test_sla_countdowns_read_as_a_person_would_say_them():
     assert countdown(at(hours=5), now) == "due in 5 h"
     assert countdown(at(minutes=12), now) == "due in 12 min"
     assert countdown(at(seconds=-20), now) == "overdue by under a minute"
+    assert age_days(at(days=-1, hours=-12), now) == 1.5
+    assert age_days(at(minutes=3), now) == 0.0  # opened "in the future" by a clock ahead of this one
 
 
 def test_the_dashboard_finds_what_waits_for_a_person_by_address_or_role(database_url: str):

@@ -52,7 +52,7 @@ def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:
         return 0.0
     moment = dt.datetime.fromisoformat(since) if isinstance(since, str) else since
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return (now - moment).total_seconds() / 86400
+    return max((now - moment).total_seconds(), 0.0) / 86400  # never negative, whatever the clocks say
 
 
 templates.env.globals["countdown"] = countdown
