@@ -87,6 +87,8 @@ class HomeCase(BaseModel):
     name: str
     status: str
     aims_tier: str
+    # What it waits for now, from whom, by when: "security review gate (security, due 2026-12-09)".
+    waiting_for: list[str] = []
 
 
 class HomeItem(BaseModel):

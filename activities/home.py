@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from activities.channels import Home, HomeCase, HomeDraft, HomeGate, HomeItem
+from aims.domain.wording import who
 from aims.persistence import drafts, queries
 from aims.persistence.models import User
 
@@ -18,6 +19,7 @@ SHOWN = 15  # per list: a Home view holds at most 100 blocks
 def home_of(session: Session, user: User) -> Home:
     gates = queries.gates_waiting_for(session, user.email, user.roles)
     total, cases = queries.list_use_cases(session, queries.RegisterFilter(), involving=user.email, limit=SHOWN)
+    waiting_on = queries.waiting_on(session, [c.id for c in cases])
     return Home(
         waiting=[
             HomeGate(use_case_id=g["use_case_id"], gate_id=g["gate_id"], version=g["version"], name=g["name"],
@@ -25,7 +27,11 @@ def home_of(session: Session, user: User) -> Home:
             for g in gates[:SHOWN]
         ],
         waiting_total=len(gates),
-        use_cases=[HomeCase(id=c.id, name=c.name, status=c.status, aims_tier=c.aims_tier) for c in cases],
+        use_cases=[
+            HomeCase(id=c.id, name=c.name, status=c.status, aims_tier=c.aims_tier,
+                     waiting_for=[f"{w['label']} ({who(w['who'])}, due {w['due_at'][:10]})" for w in waiting_on[c.id]])
+            for c in cases
+        ],  # fmt: skip
         use_cases_total=total,
         stages=_items(queries.stages_waiting_for(session, user.email, user.roles)),
         reviews=_items(queries.reviews_owed(session, user.email)),

@@ -164,6 +164,9 @@ async def test_the_owner_s_app_home_lists_what_their_use_cases_wait_for_from_the
     home = text_of(slack.fake.homes["UOWNER"])
     assert "Use cases waiting for you" in home and f"{uc}#actions|{name}>" in home
     assert "waiting for the risk and impact assessment" in home
+    mine = home.split("Your use cases", 1)[1]  # where each stands, newest first
+    line = f"{uc}|{name}> · assessment · T2_MEDIUM\n    waiting for the risk and impact assessment (owner@example.com, due "
+    assert json.dumps(line)[1:-1] in mine
 
 
 async def test_the_draft_started_in_slack_is_finished_on_the_web(slack: Slack):

@@ -1,5 +1,5 @@
 """The App Home tab: what waits for the person (gates with buttons, then what else their use
-cases wait for from them), their use cases, the re-reviews they owe and their drafts, with a
+cases wait for from them), their use cases and what each waits for, the re-reviews they owe and their drafts, with a
 button to start a new use case. Published when they open it, after each change they make here,
 and by the worker after their notices."""
 
@@ -51,7 +51,8 @@ def home_view(home: Home, public_url: str) -> View:
     ] or [_line("None.")]
     blocks += [DividerBlock(), HeaderBlock(text=f"Your use cases ({home.use_cases_total})")]
     blocks += [
-        _line(f"<{public_url}/use-cases/{c.id}|{escape(c.name)}> · {c.status.replace('_', ' ')} · {c.aims_tier}")
+        _line(f"<{public_url}/use-cases/{c.id}|{escape(c.name)}> · {c.status.replace('_', ' ')} · {c.aims_tier}"
+              + "".join(f"\n    waiting for {escape(waiting)}" for waiting in c.waiting_for))
         for c in home.use_cases
     ] or [_line("You have not submitted or own any use case yet.")]
     if home.use_cases_total > len(home.use_cases):
