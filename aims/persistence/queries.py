@@ -259,8 +259,10 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
 def waiting_on(session: Session, use_case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """What each of these use cases waits for now, and from whom (soonest due first)."""
     waiting: dict[str, list[dict[str, Any]]] = {use_case_id: [] for use_case_id in use_case_ids}
-    query = select(WaitingItem).where(WaitingItem.use_case_id.in_(list(use_case_ids))).order_by(WaitingItem.due_at)
-    for item in session.scalars(query) if use_case_ids else ():
+    if not waiting:
+        return waiting
+    query = select(WaitingItem).where(WaitingItem.use_case_id.in_(list(waiting))).order_by(WaitingItem.due_at)
+    for item in session.scalars(query):
         waiting[item.use_case_id].append(waiting_view(item))
     return waiting
 
