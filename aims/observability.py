@@ -62,19 +62,19 @@ class TemporalMetrics:
         self.buffer = buffer
         self.registry = registry
         self._metrics: dict[str, tuple[Any, list[str]]] = {}
-        # The runtime hands out the same metric and attribute objects each time (temporalio's
-        # promise, for this): the prometheus child for a pair is looked up once, not per update.
-        self._targets: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        # The prometheus child of each metric and attribute values, looked up once. Keyed by the
+        # values, not the objects: the runtime makes a new attribute set for every workflow run
+        # (same values), so keying by object grew by thousands of entries an hour, for ever.
+        self._targets: dict[tuple[str, frozenset[tuple[str, Any]]], Any] = {}
         self._lock = threading.Lock()
 
     def drain(self) -> None:
         with self._lock:
             for update in self.buffer.retrieve_updates():
-                key = (id(update.metric), id(update.attributes))
-                found = self._targets.get(key)
-                if found is None:  # keeps both objects alive, so their ids stay theirs
-                    found = self._targets[key] = (self._target(update), update.metric, update.attributes)
-                target = found[0]
+                key = (update.metric.name, frozenset(update.attributes.items()))
+                target = self._targets.get(key)
+                if target is None:
+                    target = self._targets[key] = self._target(update)
                 kind = update.metric.kind
                 if kind == BUFFERED_METRIC_KIND_COUNTER:
                     target.inc(update.value)

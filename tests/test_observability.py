@@ -20,11 +20,24 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.contrib.opentelemetry import create_tracer_provider
+from prometheus_client import CollectorRegistry
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from aims.cli import child_worker_environment
 from aims.connection import connect
-from aims.observability import JsonFormatter, TextFormatter, serve_metrics, setup_logging, tracer, use_case_id
+from aims.observability import (
+    JsonFormatter,
+    TemporalMetrics,
+    TextFormatter,
+    serve_metrics,
+    setup_logging,
+    tracer,
+    use_case_id,
+)
 from aims.settings import Settings, SettingsError
 from api.app import create_app
 from api.telemetry import RequestTelemetry
@@ -121,6 +134,31 @@ async def test_metrics_show_request_latency_by_route_and_the_temporal_runtime(tr
     assert 'aims_http_request_seconds_bucket{le="0.005",method="GET",route="/api/use-cases",status="200"}' in body
     assert "temporal_request" in body  # the client's calls to Temporal, from the runtime's buffer
     assert "temporal_workflow_task_execution_latency" in body  # and the worker's, in this process
+
+
+@workflow.defn(sandboxed=False)
+class CountedWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+async def test_the_runtime_s_metrics_keep_one_series_per_label_set_however_many_runs(dev_env: WorkflowEnvironment):
+    """Every workflow run comes with attribute objects of its own (the same values): a worker
+    that ran for months must not keep one entry per run."""
+    buffer = MetricBuffer(10_000)
+    metrics = TemporalMetrics(buffer, registry=CollectorRegistry())
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=buffer))
+    client = await Client.connect(dev_env.client.service_client.config.target_host, runtime=runtime)
+    queue = f"counted-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=[CountedWorkflow]):
+        sizes = []
+        for _ in range(3):
+            for _ in range(10):
+                await client.execute_workflow(CountedWorkflow.run, id=f"counted-{uuid.uuid4()}", task_queue=queue)
+            metrics.drain()
+            sizes.append(len(metrics._targets))
+    assert sizes[0] > 0 and sizes[1] == sizes[2], sizes  # it grew with every run before
 
 
 async def test_metrics_are_for_the_holder_of_the_metrics_token_only(traced: Slack, database_url: str):
