@@ -1,5 +1,5 @@
 """A use case's audit events in plain words, for the people who read the trail (the use case
-page, the evidence pack): "approved the risk review gate of version 1: “ok”" rather than
+page, the evidence pack): "approved the risk review gate (version 1): “ok”" rather than
 `gate_decided`. The event itself stays what the chain hashes; this only reads it.
 
 Every event type the domain records has a sentence here (`tests/test_trail.py` fails when one
@@ -17,7 +17,6 @@ from aims.domain.wording import STAGE_WAITING, role_name
 Data = Mapping[str, Any]
 
 _DECISIONS = {"approve": "approved", "reject": "rejected", "request_changes": "requested changes to"}
-_PROPOSALS = {"continue": "continue", "reassess": "reassess", "decommission": "decommission"}
 _REVIEW_OUTCOMES = {"revision": "a revision of the intake", "decommission": "decommissioning"}
 _TRIGGERS = {"periodic": "periodic", "incident": "after an incident", "owner": "at the owner's request"}
 
@@ -81,7 +80,7 @@ def _review_answered(data: Data) -> str:
     changed = [what.replace("_", " ") for what, said in (answer.get("material_change") or {}).items() if said != "no"]
     incidents = answer.get("incidents_since_last_review", 0)
     return (
-        f"answered re-review {data['review']}: proposes to {_PROPOSALS.get(answer['proposal'], answer['proposal'])}; "
+        f"answered re-review {data['review']}: proposes to {answer['proposal']}; "
         f"KPIs {answer.get('kpis', '—')}; {incidents} incident(s) since the last review; "
         + (f"material change in {', '.join(changed)}" if changed else "no material change")
         + _quoted(answer.get("comment"), ". ")
