@@ -13,6 +13,8 @@ from starlette.responses import Response
 from aims.observability import REQUEST_SECONDS, metrics_answer, tracer, use_case_id
 
 _USE_CASE_PATH = re.compile(r"^(?:/api)?/use-cases/([A-Za-z0-9-]{36})(?:/|$)")
+# A label's values must be few: a client chooses the method it sends, so any other is "OTHER".
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestTelemetry:
@@ -36,7 +38,7 @@ class RequestTelemetry:
                 status = message["status"]
             await send(message)
 
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         with tracer().start_as_current_span(method, kind=trace.SpanKind.SERVER) as span:
             try:
                 await self.app(scope, receive, observed)

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.contrib.opentelemetry import create_tracer_provider
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
@@ -278,3 +278,16 @@ async def test_a_request_about_a_use_case_names_it_in_every_log_line_it_causes()
         await http.get("/api/use-cases")
     assert seen == [case, case, None]
     assert use_case_id.get() is None
+
+
+async def test_request_metrics_keep_few_series_whatever_a_client_sends():
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=RequestTelemetry(app)), base_url="http://t") as http:
+        for made_up in ("BREW", "X-1", "PROPFIND"):
+            await http.request(made_up, f"/nowhere/{uuid.uuid4()}")
+    methods = {sample.labels["method"] for metric in REGISTRY.collect() if metric.name == "aims_http_request_seconds"
+               for sample in metric.samples if "method" in sample.labels}  # fmt: skip
+    assert "OTHER" in methods and not methods & {"BREW", "X-1", "PROPFIND"}
