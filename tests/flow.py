@@ -28,11 +28,12 @@ class Flow:
         self.handle: WorkflowHandle | None = None
         self.id = ""
 
-    async def start(self, intake: dict[str, Any], requester: Actor = REQ) -> dict[str, Any]:
+    async def start(self, intake: dict[str, Any], requester: Actor = REQ, lean: bool = True) -> dict[str, Any]:
+        """Start as the gateway does (`lean=False`: as code before the input's `lean` did)."""
         self.id = str(uuid.uuid4())
         self.handle = await self.env.client.start_workflow(
             "UseCaseLifecycle",
-            UseCaseInput(use_case_id=self.id, requester=requester.email, intake=intake),
+            UseCaseInput(use_case_id=self.id, requester=requester.email, intake=intake, lean=lean),
             id=workflow_id(self.id),
             task_queue=self.task_queue,
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from aims.domain import actions, commands
@@ -214,6 +215,22 @@ async def test_gate_sla_reminder_stall_and_executive_escalation_never_approve(fl
     assert len(flow.notices("risk@example.com", "gate_reminder")) == 1
 
 
+
+@pytest.mark.parametrize("lean", [True, False], ids=["started-today", "started-before-lean-input"])
+async def test_a_run_asks_workflow_patched_only_when_its_input_does_not_say_lean(flow: Flow, lean: bool):
+    """A patch's marker and TemporalChangeVersion upsert cost every new workflow two events and a
+    visibility write; a run started today knows it is lean, one started before asks (and is lean)."""
+    await flow.start(code_assistant(), lean=lean)
+    state = await flow.assess()
+    assert state["status"] == "in_review"
+    history = await flow.env.client.get_workflow_handle(workflow_id(flow.id)).fetch_history()
+    markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
+               if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]  # fmt: skip
+    upserts = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
+    assert markers.count("core_local_activity") == 3  # classify, record, record: the lean core either way
+    assert ("core_patch" in markers, len(upserts)) == ((False, 0) if lean else (True, 1))
+
+
 # ---------------------------------------------------------------- re-reviews
 
 
@@ -241,6 +258,7 @@ async def test_three_years_of_quarterly_reviews_with_bounded_history(flow: Flow)
     handle = flow.env.client.get_workflow_handle(workflow_id(flow.id))
     history = await handle.fetch_history()
     assert len(history.events) < 120
+    assert not any(e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES for e in history.events)
     with transaction(flow.database_url) as session:
         assert chains.verify(session, flow.id).verified
         reviews = session.scalars(select(models.Review).where(models.Review.use_case_id == flow.id)).all()

@@ -64,7 +64,7 @@ class UseCaseWorkflow:
         self._lock = asyncio.Lock()
         self._wake = False
         self._notices = NoticeSender()
-        self._lean: bool | None = None
+        self._lean: bool | None = True if params.lean else None
 
     # ------------------------------------------------------------ main loop
 
@@ -118,7 +118,9 @@ class UseCaseWorkflow:
         unfinished = await self._settle()
         state = self._require_state().model_copy(update={"cycle_closed": False})
         workflow.continue_as_new(
-            UseCaseInput(use_case_id=state.id, requester=state.requester, state=state, sweep=unfinished)
+            UseCaseInput(
+                use_case_id=state.id, requester=state.requester, state=state, sweep=unfinished, lean=self._is_lean()
+            )
         )
 
     # ------------------------------------------------------------ reads
@@ -156,6 +158,7 @@ class UseCaseWorkflow:
     # ------------------------------------------------------------ internals
 
     def _is_lean(self) -> bool:
+        """Runs started on the lean core say so in their input; older ones ask (replay)."""
         if self._lean is None:
             self._lean = workflow.patched(LEAN_PATCH)
         return self._lean

@@ -67,7 +67,7 @@ class UseCaseGateway:
         """Start the use case's workflow and wait until its intake is in the register (one round trip)."""
         start = WithStartWorkflowOperation(
             WORKFLOW_TYPE,
-            UseCaseInput(use_case_id=use_case_id, requester=requester, intake=intake),
+            UseCaseInput(use_case_id=use_case_id, requester=requester, intake=intake, lean=True),
             id=workflow_id(use_case_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

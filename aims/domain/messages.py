@@ -57,6 +57,10 @@ class UseCaseInput(BaseModel):
     # Whether notices may be left undelivered by the previous run (true for runs started
     # before this field existed), so the new run sweeps them.
     sweep: bool = True
+    # Set by the code that starts runs on the lean core (local activities for the register):
+    # such a run need not ask `workflow.patched`, whose marker and search attribute cost every
+    # new workflow two history events and a visibility write. Runs started before it ask.
+    lean: bool = False
 
 
 class ClassifyRequest(BaseModel):
