@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import delete
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import worker_for
@@ -21,6 +22,7 @@ from api.web.render import age_days, countdown
 from aims.application import intake_form
 from aims.domain.state import Transition
 from aims.persistence import queries
+from aims.persistence.models import WaitingItem
 from aims.persistence.db import transaction
 from aims.persistence.register import record_transition
 from tests import domain_kit as kit
@@ -457,3 +459,26 @@ def test_the_dashboard_finds_what_waits_for_a_person_by_address_or_role(database
         assert not queries.stages_waiting_for(session, owner.replace("_", "x"), [])
         legal = [w["use_case_id"] for w in queries.stages_waiting_for(session, "someone@example.com", ["legal"])]
         assert held.id in legal and waiting.id not in legal
+
+
+def test_what_waits_is_listed_in_one_order_on_every_database(database_url: str):
+    """Gates opened by one transition share their times: the order runs on to the key, so a
+    queue, a dashboard and a Slack list never swap two items between one reading and the next."""
+    state = kit.in_status("in_review", changed(code_assistant(), name="Tied"))
+    state = state.model_copy(update={"id": str(uuid.uuid4())})
+    due = kit.T0 + dt.timedelta(days=1)
+    with transaction(database_url) as session:
+        record_transition(session, state, Transition(use_case_id=state.id, number=state.transition_number), kit.T0,
+                          channels=[])  # fmt: skip
+        session.execute(delete(WaitingItem).where(WaitingItem.use_case_id == state.id))
+        for ref in ("v9-c", "v9-b", "v9-a"):  # stored in the reverse of the order they are listed in
+            session.add(WaitingItem(use_case_id=state.id, kind="gate", ref=ref, label=ref, role="tied_role",
+                                    roles=["tied_role"], emails=[], exclude=[], since=kit.T0, due_at=due,
+                                    escalation_level=2))  # fmt: skip
+    with transaction(database_url) as session:
+        queue = [w["gate_id"] for w in queries.gates_waiting_for(session, "x@example.com", ["tied_role"])]
+        assert queue == ["v9-a", "v9-b", "v9-c"]
+        assert [w["ref"] for w in queries.waiting_on(session, [state.id])[state.id]] == queue
+        assert [w["ref"] for w in queries.stalled(session) if w["use_case_id"] == state.id] == queue
+        row = queries.use_case_row(session, state.id)
+        assert [w["ref"] for w in queries.use_case_detail(session, row)["waiting"]] == queue

@@ -120,7 +120,7 @@ def heads(session: Session, chain_ids: Sequence[str] | None = None) -> list[dict
 
 
 def checkpoints(session: Session) -> Sequence[AuditCheckpoint]:
-    return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.at)).all()
+    return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.at, AuditCheckpoint.id)).all()
 
 
 def checkpoint_of(session: Session, day: str) -> AuditCheckpoint | None:

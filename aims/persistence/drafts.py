@@ -46,7 +46,7 @@ def of(session: Session, draft_id: str, owner: str) -> IntakeDraft | None:
 
 def of_owner(session: Session, owner: str) -> Sequence[IntakeDraft]:
     return session.scalars(
-        select(IntakeDraft).where(IntakeDraft.owner == owner).order_by(IntakeDraft.updated_at.desc())
+        select(IntakeDraft).where(IntakeDraft.owner == owner).order_by(IntakeDraft.updated_at.desc(), IntakeDraft.id)
     ).all()
 
 

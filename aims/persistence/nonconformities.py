@@ -137,7 +137,7 @@ def stalled(session: Session) -> list[dict[str, Any]]:
     """Late corrective actions and effectiveness checks, as the stalled view lists them."""
     rows = session.scalars(
         select(Nonconformity).where(Nonconformity.status.in_(["action_open", "effectiveness_check"]),
-                                    Nonconformity.escalation_level >= 2).order_by(Nonconformity.due_at)  # fmt: skip
+                                    Nonconformity.escalation_level >= 2).order_by(Nonconformity.due_at, Nonconformity.number)  # fmt: skip
     ).all()
     inactive = users.inactive_emails(session, {row.action_owner for row in rows})
     owners = users.holders_of(session, {nc.CHECKER_ROLE}).get(nc.CHECKER_ROLE, set())

@@ -50,7 +50,11 @@ _COMMENTS = select(_DECISIONS.c.gate_id, _DECISIONS.c.comment).where(
     _DECISIONS.c.use_case_id == bindparam("id"), _DECISIONS.c.gate_id.in_(bindparam("gates", expanding=True))
 )
 _INCIDENT_ROWS = select(_INCIDENTS).where(_INCIDENTS.c.use_case_id == bindparam("id")).order_by(_INCIDENTS.c.number)
-_WAITING_ROWS = select(_WAITING).where(_WAITING.c.use_case_id == bindparam("id")).order_by(_WAITING.c.due_at)
+_WAITING_ROWS = (
+    select(_WAITING)
+    .where(_WAITING.c.use_case_id == bindparam("id"))
+    .order_by(_WAITING.c.due_at, _WAITING.c.kind, _WAITING.c.ref)
+)
 
 # A use case's columns, read-only, named as on `UseCase`.
 UseCaseRow = UseCase | Row[Any]
@@ -238,6 +242,12 @@ def waiting_view(item: WaitingItem | Row[Any], use_case: UseCase | None = None) 
     return view
 
 
+# Lists come in one order every time, on every database: gates opened by one transition share
+# their `since` and `due_at`, so the key runs on to the primary key.
+_OLDEST_FIRST = (WaitingItem.since, WaitingItem.use_case_id, WaitingItem.kind, WaitingItem.ref)
+_SOONEST_DUE_FIRST = (WaitingItem.due_at, WaitingItem.use_case_id, WaitingItem.kind, WaitingItem.ref)
+
+
 def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> list[dict[str, Any]]:
     """Open gates (and triages) this person may decide: their role, and nobody excluded by P1;
     each with what the use case does, so the queue says what is being approved."""
@@ -245,7 +255,7 @@ def gates_waiting_for(session: Session, email: str, roles: Sequence[str]) -> lis
         select(WaitingItem, UseCase)
         .join(UseCase, UseCase.id == WaitingItem.use_case_id)
         .where(WaitingItem.kind.in_(["gate", "triage"]), WaitingItem.role.in_(list(roles)))
-        .order_by(WaitingItem.since)
+        .order_by(*_OLDEST_FIRST)
     )
     return [
         waiting_view(item, use_case)
@@ -261,7 +271,7 @@ def waiting_on(session: Session, use_case_ids: Sequence[str]) -> dict[str, list[
     waiting: dict[str, list[dict[str, Any]]] = {use_case_id: [] for use_case_id in use_case_ids}
     if not waiting:
         return waiting
-    query = select(WaitingItem).where(WaitingItem.use_case_id.in_(list(waiting))).order_by(WaitingItem.due_at)
+    query = select(WaitingItem).where(WaitingItem.use_case_id.in_(list(waiting))).order_by(*_SOONEST_DUE_FIRST)
     for item in session.scalars(query):
         waiting[item.use_case_id].append(waiting_view(item))
     return waiting
@@ -286,7 +296,7 @@ def _waiting_on(session: Session, kind: str, email: str, roles: Sequence[str]) -
         select(WaitingItem, UseCase)
         .join(UseCase, UseCase.id == WaitingItem.use_case_id)
         .where(WaitingItem.kind == kind, or_(*named))
-        .order_by(WaitingItem.since)
+        .order_by(*_OLDEST_FIRST)
     )
     return [
         waiting_view(item, use_case)
@@ -302,7 +312,7 @@ def stalled(session: Session) -> list[dict[str, Any]]:
         select(WaitingItem, UseCase)
         .join(UseCase, UseCase.id == WaitingItem.use_case_id)
         .where(WaitingItem.escalation_level >= Escalation.STALLED)
-        .order_by(WaitingItem.due_at)
+        .order_by(*_SOONEST_DUE_FIRST)
     )
     rows = session.execute(query).all()
     holders = users.holders_of(session, {role for item, _ in rows for role in item.roles})

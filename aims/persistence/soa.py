@@ -102,7 +102,7 @@ def citations(session: Session) -> dict[str, list[dict[str, str]]]:
     """For each control, the use cases that cite it now: in a risk treatment of their current
     assessment or among the controls in place at their sign-off."""
     cited: dict[str, list[dict[str, str]]] = {}
-    rows = session.execute(select(UseCase.id, UseCase.name, UseCase.details).order_by(UseCase.name))
+    rows = session.execute(select(UseCase.id, UseCase.name, UseCase.details).order_by(UseCase.name, UseCase.id))
     for use_case_id, name, details in rows:
         details = details or {}
         controls = {c for risk in (details.get("assessment") or {}).get("risks", []) for c in risk.get("controls", [])}
