@@ -12,6 +12,7 @@ process (reads never touch Temporal) and each kind of request is timed one at a 
 - search: `q=` a word that matches a few hundred names;
 - detail: one use case, as the AIMS owner (who may read them all).
 
+Then 10 readers at once read details: reads per second and the API's CPU per read.
 Prints p50/p95 of each; with --json the last line is one JSON object.
 """
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aims.persistence.db import migrate, transaction  # noqa: E402
 from aims.persistence.models import UseCase  # noqa: E402
 from aims.persistence.register import record_transition  # noqa: E402
+from bench.cpu import cpu_seconds  # noqa: E402
 from bench.harness import aims_processes, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from tests import domain_kit as kit  # noqa: E402
 from tests import people  # noqa: E402
@@ -51,6 +53,7 @@ WORDS = ["invoice", "chat", "fraud", "forecast", "triage", "search", "summary", 
          "translation", "screening", "scoring", "assistant", "detector", "planner", "matching", "review", "ledger",
          "support"]  # fmt: skip
 T0 = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.UTC)
+READERS = 10
 
 
 def fresh_database(server: str) -> str:
@@ -133,6 +136,25 @@ async def measure(http: httpx.AsyncClient, token: str, requests: int, count: int
     return timings
 
 
+async def concurrent_details(
+    http: httpx.AsyncClient, token: str, ids: list[str], api_pid: int, readers: int, reads: int
+) -> tuple[float, float]:
+    """Details read by `readers` at once: reads per second, and API CPU seconds per read."""
+    rng = random.Random(11)
+    wanted = [rng.choice(ids) for _ in range(reads)]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def reader(mine: list[str]) -> None:
+        for use_case_id in mine:
+            response = await http.get(f"/api/use-cases/{use_case_id}", headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"detail {use_case_id}: {response.status_code} {response.text[:300]}")
+
+    cpu, started = cpu_seconds(api_pid), time.perf_counter()
+    await asyncio.gather(*(reader(wanted[turn::readers]) for turn in range(readers)))
+    return reads / (time.perf_counter() - started), (cpu_seconds(api_pid) - cpu) / reads
+
+
 async def main(count: int, requests: int, server: str, as_json: bool) -> None:
     logs = scratch()
     database_url = fresh_database(server)
@@ -151,6 +173,8 @@ async def main(count: int, requests: int, server: str, as_json: bool) -> None:
             await wait_until_ready(http, temporal=False)
             await measure(http, tokens["aims@example.com"], 20, count, ids)  # warm up
             timings = await measure(http, tokens["aims@example.com"], requests, count, ids)
+            per_s, cpu = await concurrent_details(http, tokens["aims@example.com"], ids, processes[0].pid, READERS,
+                                                  10 * requests)  # fmt: skip
     finally:
         stop(processes)
     results = {
@@ -163,10 +187,15 @@ async def main(count: int, requests: int, server: str, as_json: bool) -> None:
         "detail_p50_ms": ms(percentile(timings["detail"], 0.5)),
         "requests_each": requests,
         "load_seconds": round(seconds, 1),
+        "concurrent_readers": READERS,
+        "concurrent_details_per_s": round(per_s, 1),
+        "api_cpu_ms_per_detail": ms(cpu),
     }
     print(f"use cases in the register: {len(ids)} (PostgreSQL)")
     for kind in ("list", "search", "detail"):
         print(f"{kind:7s} p50 {results[f'{kind}_p50_ms']:6.1f} ms  p95 {results[f'{kind}_p95_ms']:6.1f} ms  (target p95 < 50 ms)")
+    print(f"{READERS} readers at once: {results['concurrent_details_per_s']} details/s, "
+          f"API CPU {results['api_cpu_ms_per_detail']} ms per read")
     if as_json:
         last_line(results)
 

@@ -42,5 +42,5 @@ def test_slack_bench_ends_with_its_figures() -> None:
 def test_register_bench_ends_with_its_figures() -> None:
     server = os.environ["AIMS_TEST_DATABASE_URL"].rsplit("/", 1)[0]
     figures = last_json_line("bench/register.py", "-n", "60", "--requests", "5", "--server", server)
-    assert {"list_p95_ms", "search_p95_ms", "detail_p95_ms", "use_cases"} <= figures.keys()
+    assert {"list_p95_ms", "search_p95_ms", "detail_p95_ms", "use_cases", "concurrent_details_per_s"} <= figures.keys()
     assert figures["use_cases"] == 60

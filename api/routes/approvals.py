@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["approvals"])
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> dict[str, Any]:
+async def me(user: CurrentUser) -> dict[str, Any]:
     return {"email": user.email, "name": user.name, "roles": user.roles, "slack_user_id": user.slack_user_id}
 
 
