@@ -4,9 +4,11 @@ WORKDIR /app
 # WeasyPrint renders the PDFs (evidence packs, reports) with Pango and needs a font.
 RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md requirements.lock ./
-# Dependencies exactly as locked (hashes checked), then aims without resolving anything more.
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY pyproject.toml README.md requirements-pip.lock requirements.lock ./
+# Dependencies exactly as locked (hashes checked; the locked pip first, which keeps to the pins
+# of a dependency's extras), then aims without resolving anything more.
+RUN pip install --no-cache-dir --require-hashes -r requirements-pip.lock \
+    && pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY aims ./aims
 COPY workflows ./workflows
 COPY activities ./activities

@@ -5,9 +5,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-deep mutation install browser migrate bench audit lock clean
 
-# Every dependency comes from the lock, checked against its hashes; then aims itself.
-$(STAMP): pyproject.toml requirements-dev.lock
+# Every dependency comes from the lock, checked against its hashes; then aims itself. A locked
+# pip first: the one a new venv brings (23.2 with Python 3.11) resolves a dependency with extras
+# (WeasyPrint's fonttools[woff]) to the newest release, not the locked one, and then refuses it.
+$(STAMP): pyproject.toml requirements-pip.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes -r requirements-pip.lock
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
@@ -32,12 +35,14 @@ test: install browser audit
 
 # Known vulnerabilities in the locked dependencies (skipped, with the reason, when offline).
 audit: install
-	$(BIN)/python tools/audit_dependencies.py requirements-dev.lock
+	$(BIN)/python tools/audit_dependencies.py requirements-pip.lock requirements-dev.lock
 
 # Re-pin after changing pyproject.toml: the image's lock (runtime) and make's (runtime + test).
 LOCK_OPTIONS := --generate-hashes --universal --python-version 3.11 --no-header --quiet
+PIP_VERSION := 26.3
 lock:
 	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/pip install --quiet uv==0.13.9
+	echo "pip==$(PIP_VERSION)" | .venv-lock/bin/uv pip compile - $(LOCK_OPTIONS) -o requirements-pip.lock
 	.venv-lock/bin/uv pip compile pyproject.toml $(LOCK_OPTIONS) -o requirements.lock
 	.venv-lock/bin/uv pip compile pyproject.toml --extra test $(LOCK_OPTIONS) -o requirements-dev.lock
 

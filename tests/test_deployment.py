@@ -80,6 +80,8 @@ def test_compose_needs_the_secrets_and_pins_every_image():
 def test_the_locks_pin_exactly_what_pyproject_asks_for_with_hashes():
     project = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]
     runtime, test = project["dependencies"], project["optional-dependencies"]["test"]
+    pip = (repo_root() / "requirements-pip.lock").read_text()
+    assert re.match(r"pip==\d+\.\d+(\.\d+)?( \\\n    --hash=sha256:[0-9a-f]{64})+\n$", pip), pip
     for lock, wanted in (("requirements.lock", runtime), ("requirements-dev.lock", runtime + test)):
         text = (repo_root() / lock).read_text()
         pinned = dict(re.findall(r"^([a-z0-9._-]+)==(\S+)", text, re.M))
@@ -92,6 +94,7 @@ def test_the_locks_pin_exactly_what_pyproject_asks_for_with_hashes():
 
 def test_dockerfile_installs_the_package_and_serves_the_api():
     dockerfile = (repo_root() / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --require-hashes -r requirements-pip.lock" in dockerfile
     assert "pip install --no-cache-dir --require-hashes -r requirements.lock" in dockerfile
     assert "pip install --no-cache-dir --no-deps ." in dockerfile
     assert 'CMD ["aims", "api"' in dockerfile

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 PROBE = "https://pypi.org/pypi/pip/json"
@@ -26,14 +27,14 @@ def advisory_data_reachable() -> str | None:
     return None if "vulnerabilities" in document else f"{PROBE} answers without vulnerability data"
 
 
-def main(lock: str) -> int:
+def main(locks: Sequence[str]) -> int:
     unreachable = advisory_data_reachable()
     if unreachable:
         print(f"pip-audit skipped: {unreachable}")
         return 0
     audit = Path(sys.executable).parent / "pip-audit"
     result = subprocess.run(
-        [str(audit), "-r", lock, "--require-hashes", "--disable-pip", "--vulnerability-service", "pypi",
+        [str(audit), *(part for lock in locks for part in ("-r", lock)), "--require-hashes", "--disable-pip", "--vulnerability-service", "pypi",
          "--format", "json", "--progress-spinner", "off"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -59,4 +60,4 @@ def main(lock: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "requirements-dev.lock"))
+    sys.exit(main(sys.argv[1:] or ["requirements-pip.lock", "requirements-dev.lock"]))
