@@ -140,7 +140,11 @@ async def test_request_changes_then_revision_restarts_every_gate(flow: Flow):
     # A decision made on version 1 is stale.
     await flow.refused("conflict", flow.decide(RISK, "v2-review-risk", version=1))
     with transaction(flow.database_url) as session:
-        versions = session.scalars(select(models.IntakeVersion).where(models.IntakeVersion.use_case_id == flow.id))
+        versions = session.scalars(
+            select(models.IntakeVersion)
+            .where(models.IntakeVersion.use_case_id == flow.id)
+            .order_by(models.IntakeVersion.version)  # PostgreSQL returns rows in any order without one
+        )
         assert [v.version for v in versions] == [1, 2]
         v1 = session.get(models.Gate, (flow.id, "v1-review-security"))
         assert v1.state == "approved"

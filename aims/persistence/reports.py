@@ -159,7 +159,9 @@ def review_due(
 def stalled(session: Session, now: dt.datetime) -> list[dict[str, Any]]:
     """Reviews due and not held in time wait on top management: the stalled view lists them."""
     rows = session.scalars(
-        select(ManagementReview).where(ManagementReview.status == "due", ManagementReview.due_at < now)
+        select(ManagementReview)
+        .where(ManagementReview.status == "due", ManagementReview.due_at < now)
+        .order_by(ManagementReview.number)
     ).all()
     executives = sorted(users.holders_of(session, {RECORDER_ROLE}).get(RECORDER_ROLE, set()))
     return [
