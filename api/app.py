@@ -11,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
 from aims.connection import connect
@@ -102,6 +104,16 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
             {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()[:20]
         ]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, error: HTTPException) -> Response:
+        # A JSON body that parses past its syntax and still cannot be read (nested too deeply, a
+        # number too long for Python, not UTF-8) is a bare 400 from FastAPI: say what is wrong
+        # with it, as for a syntax error.
+        if error.status_code == 400 and isinstance(error.__cause__, (RecursionError, ValueError)):
+            msg = "the body could not be read as JSON (nested too deeply, a number too long, or not UTF-8)"
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]}, status_code=422)
+        return await http_exception_handler(request, error)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -110,6 +110,17 @@ async def test_a_body_over_one_mebibyte_is_refused_before_parsing_or_authenticat
     assert chunked.status_code == 413
 
 
+async def test_a_body_json_cannot_carry_is_422_on_the_body_and_changes_nothing(api: Api):
+    before = (await api.get(REQ, "/api/use-cases")).json()["total"]
+    headers = {"Authorization": f"Bearer {api.tokens[REQ]}", "Content-Type": "application/json"}
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"name": ' + b"9" * 5000 + b"}", b'{"name": "\xff"}'):
+        response = await api.http.post("/api/use-cases", content=body, headers=headers)
+        assert response.status_code == 422, (body[:20], response.text)
+        assert response.json()["detail"][0]["loc"] == ["body"] and "JSON" in response.json()["detail"][0]["msg"]
+    assert (await api.get(REQ, "/api/use-cases")).json()["total"] == before
+    assert (await api.http.get("/api/nowhere")).status_code == 404  # other errors as before
+
+
 async def test_paging_out_of_range_is_422_naming_the_parameter(api: Api):
     for params in ({"offset": 10**25}, {"offset": OFFSET_MAX + 1}, {"offset": -1}, {"limit": 0}, {"limit": 501}):
         response = await api.get(REQ, "/api/use-cases", **params)
