@@ -219,7 +219,6 @@ async def test_gate_sla_reminder_stall_and_executive_escalation_never_approve(fl
     assert len(flow.notices("risk@example.com", "gate_reminder")) == 1
 
 
-
 @pytest.mark.parametrize("lean", [True, False], ids=["started-today", "started-before-lean-input"])
 async def test_a_run_asks_workflow_patched_only_when_its_input_does_not_say_lean(flow: Flow, lean: bool):
     """A patch's marker and TemporalChangeVersion upsert cost every new workflow two events and a

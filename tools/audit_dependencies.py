@@ -33,8 +33,9 @@ def main(locks: Sequence[str]) -> int:
         print(f"pip-audit skipped: {unreachable}")
         return 0
     audit = Path(sys.executable).parent / "pip-audit"
+    requirements = [part for lock in locks for part in ("-r", lock)]
     result = subprocess.run(
-        [str(audit), *(part for lock in locks for part in ("-r", lock)), "--require-hashes", "--disable-pip", "--vulnerability-service", "pypi",
+        [str(audit), *requirements, "--require-hashes", "--disable-pip", "--vulnerability-service", "pypi",
          "--format", "json", "--progress-spinner", "off"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip

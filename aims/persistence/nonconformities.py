@@ -136,8 +136,9 @@ def view(row: Nonconformity) -> dict[str, Any]:
 def stalled(session: Session) -> list[dict[str, Any]]:
     """Late corrective actions and effectiveness checks, as the stalled view lists them."""
     rows = session.scalars(
-        select(Nonconformity).where(Nonconformity.status.in_(["action_open", "effectiveness_check"]),
-                                    Nonconformity.escalation_level >= 2).order_by(Nonconformity.due_at, Nonconformity.number)  # fmt: skip
+        select(Nonconformity)
+        .where(Nonconformity.status.in_(["action_open", "effectiveness_check"]), Nonconformity.escalation_level >= 2)
+        .order_by(Nonconformity.due_at, Nonconformity.number)
     ).all()
     inactive = users.inactive_emails(session, {row.action_owner for row in rows})
     owners = users.holders_of(session, {nc.CHECKER_ROLE}).get(nc.CHECKER_ROLE, set())
