@@ -7,10 +7,8 @@ import datetime as dt
 
 from activities.definition import defn
 from activities.foreground import Foreground
-from aims.domain.classification import classify, review_roles
 from aims.domain.messages import CLASSIFY_ACTIVITY, RECORD_ACTIVITY, ClassifyRequest, ClassifyResult, RecordRequest, RecordResult
 from aims.domain.policy import Policy
-from aims.domain.state import Routing
 from aims.persistence.db import write_transaction
 from aims.persistence.register import record_transition
 
@@ -26,13 +24,7 @@ class RegisterActivities:
 
     @defn(name=CLASSIFY_ACTIVITY)
     def classify_intake(self, request: ClassifyRequest) -> ClassifyResult:
-        classification = classify(request.intake, self.policy)
-        review, final = review_roles(classification, request.intake, self.policy)
-        return ClassifyResult(
-            classification=classification,
-            routing=Routing(review_roles=review, final_role=final),
-            timing=self.policy.timing(),
-        )
+        return ClassifyResult.of(request.intake, self.policy)
 
     @defn(name=RECORD_ACTIVITY)
     def record_transition(self, request: RecordRequest) -> RecordResult:

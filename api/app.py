@@ -22,7 +22,7 @@ from temporalio.client import Client
 from aims.connection import connect
 from aims.domain.bounds import BODY_MAX_BYTES
 from aims.persistence.db import session_factory
-from aims.settings import Settings, check_proxy_settings, current_policy
+from aims.settings import Settings, check_proxy_settings, load_policy
 from aims.application.errors import ServiceError
 from aims.application.gateway import UseCaseGateway
 from api import docs
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.policy = current_policy()
+    app.state.policy = load_policy(settings.policy_file)
     app.state.gateway = _lazy_gateway(settings, client)
     check_proxy_settings(settings)
     app.add_middleware(BodyLimit, max_bytes=BODY_MAX_BYTES)

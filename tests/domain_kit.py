@@ -7,7 +7,6 @@ import datetime as dt
 from typing import Any
 
 from aims.domain import actions, lifecycle
-from aims.domain.classification import classify, review_roles
 from aims.domain.commands import (
     Command,
     ConfirmChecklist,
@@ -22,7 +21,8 @@ from aims.domain.commands import (
 )
 from aims.domain.intake import Intake
 from aims.domain.policy import Policy
-from aims.domain.state import Actor, Routing, Transition, UseCaseState
+from aims.domain.messages import ClassifyResult
+from aims.domain.state import Actor, Transition, UseCaseState
 from aims.settings import load_policy
 from tests.intakes import ASSESSMENT, CHECKLIST, OPERATIONS, REVIEW_CONTINUE
 
@@ -32,14 +32,7 @@ T0 = dt.datetime(2027, 1, 4, 9, 0, tzinfo=dt.UTC)
 
 def classified(intake: dict[str, Any], policy: Policy = POLICY) -> dict[str, Any]:
     model = Intake.model_validate(intake)
-    classification = classify(model, policy)
-    review, final = review_roles(classification, model, policy)
-    return {
-        "intake": model,
-        "classification": classification,
-        "routing": Routing(review_roles=review, final_role=final),
-        "timing": policy.timing(),
-    }
+    return {"intake": model, **dict(ClassifyResult.of(model, policy))}
 
 
 def begin(intake: dict[str, Any], requester: str, now: dt.datetime = T0) -> tuple[UseCaseState, Transition]:

@@ -10,10 +10,12 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from aims.domain import actions, commands
-from aims.domain.messages import Ack, UseCaseInput, workflow_id
+from aims.domain.intake import Intake
+from aims.domain.messages import Ack, ClassifyResult, UseCaseInput, workflow_id
 from aims.domain.state import Actor
 from aims.persistence import models, queries
 from aims.persistence.db import transaction
+from aims.settings import current_policy
 from tests import people
 from tests.intakes import ASSESSMENT, REVIEW_CONTINUE, SIGNOFF
 from tests.people import AIMS, EXEC, LEGAL, OWNER, REQ, RISK, SECURITY
@@ -28,12 +30,19 @@ class Flow:
         self.handle: WorkflowHandle | None = None
         self.id = ""
 
-    async def start(self, intake: dict[str, Any], requester: Actor = REQ, lean: bool = True) -> dict[str, Any]:
-        """Start as the gateway does (`lean=False`: as code before the input's `lean` did)."""
+    async def start(
+        self, intake: dict[str, Any], requester: Actor = REQ, lean: bool = True, classified: bool = True
+    ) -> dict[str, Any]:
+        """Start as the gateway does; `lean=False` or `classified=False`: as code did before the
+        input said it is lean, or carried the API's classification."""
         self.id = str(uuid.uuid4())
+        model = Intake.model_validate(intake)
         self.handle = await self.env.client.start_workflow(
             "UseCaseLifecycle",
-            UseCaseInput(use_case_id=self.id, requester=requester.email, intake=intake, lean=lean),
+            UseCaseInput(
+                use_case_id=self.id, requester=requester.email, intake=model, lean=lean,
+                classified=ClassifyResult.of(model, current_policy()) if classified else None,
+            ),  # fmt: skip
             id=workflow_id(self.id),
             task_queue=self.task_queue,
         )
@@ -62,8 +71,12 @@ class Flow:
     async def sign_off(self, body: dict[str, Any] = SIGNOFF, actor: Actor = OWNER):
         return await self.act(commands.SignOffDeployment(actor=actor, body=actions.SignOff.model_validate(body)))
 
-    async def revise(self, intake: dict[str, Any], actor: Actor = REQ, reason: str = "fix"):
-        return await self.act(commands.ReviseIntake(actor=actor, intake=intake, reason=reason))
+    async def revise(self, intake: dict[str, Any], actor: Actor = REQ, reason: str = "fix", classified: bool = True):
+        """Classified as the API does (`classified=False`: as Updates sent before it did)."""
+        command = commands.ReviseIntake(actor=actor, intake=intake, reason=reason)
+        if classified:
+            return await self.act(command.classified(**dict(ClassifyResult.of(command.intake, current_policy()))))
+        return await self.act(command)
 
     async def review(self, answer: dict[str, Any] = REVIEW_CONTINUE, actor: Actor = OWNER):
         return await self.act(commands.SubmitReview(actor=actor, body=actions.ReviewAnswer.model_validate(answer)))

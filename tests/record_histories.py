@@ -31,7 +31,7 @@ from tests.test_soa import full_soa
 
 HISTORIES = Path(__file__).parent / "histories"
 # Bump when recording after a workflow change; files of earlier versions stay and keep replaying.
-RECORDING = "v5"
+RECORDING = "v6"
 
 
 async def record() -> None:

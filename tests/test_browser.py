@@ -67,7 +67,9 @@ async def site(dev_env: WorkflowEnvironment, database_url: str, tmp_path_factory
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     port = free_port()
-    app = create_app(settings_for(database_url, task_queue), client=dev_env.client)
+    # The same policy as the worker's, as deployed: the API classifies the intakes it takes.
+    settings = dataclasses.replace(settings_for(database_url, task_queue), policy_file=policy_file)
+    app = create_app(settings, client=dev_env.client)
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     while not server.started:

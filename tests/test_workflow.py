@@ -122,15 +122,16 @@ async def test_reject_ends_the_use_case(flow: Flow):
     assert (await flow.handle.result())["status"] == "rejected"
 
 
-async def test_request_changes_then_revision_restarts_every_gate(flow: Flow):
+@pytest.mark.parametrize("classified", [True, False], ids=["classified-by-the-api", "sent-before-the-api-classified"])
+async def test_request_changes_then_revision_restarts_every_gate(flow: Flow, classified: bool):
     await flow.start(code_assistant())
     await flow.assess()
     await flow.decide(SECURITY, "v1-review-security")
     state = await flow.decide(RISK, "v1-review-risk", "request_changes", "Pin the model version")
     assert state["status"] == "changes_requested"
 
-    await flow.refused("forbidden", flow.revise(code_assistant(), actor=RISK))
-    state = await flow.revise(changed(code_assistant(), purpose="Pinned to m-large-2026"))
+    await flow.refused("forbidden", flow.revise(code_assistant(), actor=RISK, classified=classified))
+    state = await flow.revise(changed(code_assistant(), purpose="Pinned to m-large-2026"), classified=classified)
     # P3: the new version is assessed on its own before its gates open.
     assert state["version"] == 2 and state["status"] == "assessment" and _open(state) == []
     await flow.refused("conflict", flow.decide(SECURITY, "v1-review-security"))  # superseded version
@@ -219,18 +220,25 @@ async def test_gate_sla_reminder_stall_and_executive_escalation_never_approve(fl
     assert len(flow.notices("risk@example.com", "gate_reminder")) == 1
 
 
-@pytest.mark.parametrize("lean", [True, False], ids=["started-today", "started-before-lean-input"])
-async def test_a_run_asks_workflow_patched_only_when_its_input_does_not_say_lean(flow: Flow, lean: bool):
+@pytest.mark.parametrize(
+    "lean, classified", [(True, True), (True, False), (False, False)],
+    ids=["started-today", "started-before-classified-input", "started-before-lean-input"],
+)  # fmt: skip
+async def test_a_run_classifies_and_asks_workflow_patched_only_when_its_input_does_not_say(
+    flow: Flow, lean: bool, classified: bool
+):
     """A patch's marker and TemporalChangeVersion upsert cost every new workflow two events and a
-    visibility write; a run started today knows it is lean, one started before asks (and is lean)."""
-    await flow.start(code_assistant(), lean=lean)
+    visibility write, a classify activity a marker and a workflow activation: a run started today
+    knows it is lean and carries the API's classification; runs started before ask and classify."""
+    state = await flow.start(code_assistant(), lean=lean, classified=classified)
+    assert state["classification"]["aims_tier"] == "T2_MEDIUM"
     state = await flow.assess()
     assert state["status"] == "in_review"
     history = await flow.env.client.get_workflow_handle(workflow_id(flow.id)).fetch_history()
     markers = [e.marker_recorded_event_attributes.marker_name for e in history.events
                if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]  # fmt: skip
     upserts = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
-    assert markers.count("core_local_activity") == 3  # classify, record, record: the lean core either way
+    assert markers.count("core_local_activity") == (2 if classified else 3)  # (classify,) record, record
     assert ("core_patch" in markers, len(upserts)) == ((False, 0) if lean else (True, 1))
 
 

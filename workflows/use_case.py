@@ -22,7 +22,7 @@ from workflows.register_writes import PERSIST_RETRY, REGISTER_TIMEOUT, refusal
 
 with workflow.unsafe.imports_passed_through():
     from aims.domain import lifecycle
-    from aims.domain.commands import COMMAND_TYPES, Command, LifecycleCommand, Revise, ReviseIntake
+    from aims.domain.commands import COMMAND_TYPES, Command, LifecycleCommand, ReviseIntake
     from aims.domain.intake import Intake
     from aims.domain.messages import (
         ACT_UPDATE,
@@ -102,7 +102,7 @@ class UseCaseWorkflow:
 
     async def _start(self, params: UseCaseInput) -> None:
         assert params.intake is not None
-        result = await self._classify(params.intake)
+        result = params.classified or await self._classify(params.intake)
         state, transition = lifecycle.start(
             use_case_id=params.use_case_id,
             intake=params.intake,
@@ -199,12 +199,9 @@ class UseCaseWorkflow:
             if self._seen():
                 return self._ack()
             try:
-                if isinstance(command, ReviseIntake):
+                if isinstance(command, ReviseIntake):  # sent before the API classified revisions
                     lifecycle.check(self._require_state(), command)
-                    result = await self._classify(command.intake)
-                    command = Revise(actor=command.actor, intake=command.intake, reason=command.reason,
-                                     classification=result.classification, routing=result.routing,
-                                     timing=result.timing)  # fmt: skip
+                    command = command.classified(**dict(await self._classify(command.intake)))
                 # Valid when validated, but another action may have got in first while we waited.
                 new_state, transition = lifecycle.apply(self._require_state(), command, workflow.now())
             except Refused as error:

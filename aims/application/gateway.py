@@ -31,6 +31,7 @@ from aims.domain.messages import (
     SYNC_UPDATE,
     WORKFLOW_TYPE,
     Ack,
+    ClassifyResult,
     UseCaseInput,
     nonconformity_workflow_id,
     workflow_id,
@@ -63,11 +64,11 @@ class UseCaseGateway:
         self.task_queue = task_queue
         self.timeout = timedelta(seconds=timeout_seconds)
 
-    async def start(self, use_case_id: str, requester: str, intake: Intake) -> Ack:
+    async def start(self, use_case_id: str, requester: str, intake: Intake, classified: ClassifyResult) -> Ack:
         """Start the use case's workflow and wait until its intake is in the register (one round trip)."""
         start = WithStartWorkflowOperation(
             WORKFLOW_TYPE,
-            UseCaseInput(use_case_id=use_case_id, requester=requester, intake=intake, lean=True),
+            UseCaseInput(use_case_id=use_case_id, requester=requester, intake=intake, lean=True, classified=classified),
             id=workflow_id(use_case_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

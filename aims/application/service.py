@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from aims.domain import lifecycle, permissions
 from aims.domain.assessment_draft import draft_assessment
-from aims.domain.classification import Classification, classify, review_roles
+from aims.domain.classification import Classification
 from aims.domain.commands import Command, ReviseIntake
 from aims.domain.intake import Intake
 from aims.domain.listening import CHANNEL_LABELS, NotificationSettings
-from aims.domain.messages import Ack
+from aims.domain.messages import Ack, ClassifyResult
 from aims.domain.policy import Policy
 from aims.domain.state import Actor, Refused, UseCaseState
 from aims.persistence import queries, users
@@ -148,9 +148,11 @@ class UseCaseService(Caller):
         return draft_assessment(intake, state.classification, self.policy)
 
     def preview(self, intake: Intake) -> ClassificationPreview:
-        classification = classify(intake, self.policy)
-        review, final = review_roles(classification, intake, self.policy)
-        return ClassificationPreview(classification=classification, review_roles=review, final_role=final)
+        result = ClassifyResult.of(intake, self.policy)
+        return ClassificationPreview(
+            classification=result.classification, review_roles=result.routing.review_roles,
+            final_role=result.routing.final_role,
+        )  # fmt: skip
 
     def pending_approvals(self) -> list[dict[str, Any]]:
         """Open gates the caller may decide: their role, and not a use case they are involved in."""
@@ -240,7 +242,7 @@ class UseCaseService(Caller):
         use_case_id = use_case_id_for(self.user.email, idempotency_key)
         if not await asyncio.to_thread(self._exists, intake, use_case_id):
             gateway = await self.gateway()
-            await gateway.start(use_case_id, self.user.email, intake)
+            await gateway.start(use_case_id, self.user.email, intake, ClassifyResult.of(intake, self.policy))
         return await asyncio.to_thread(self.fresh_detail, use_case_id)
 
     def _exists(self, intake: Intake, use_case_id: str) -> bool:
@@ -266,7 +268,9 @@ class UseCaseService(Caller):
                     raise refused(error) from None
                 if isinstance(command, ReviseIntake):
                     self._require_known_owner(session, command.intake)
-            return Prepared(row.id, command, update_id)
+        if isinstance(command, ReviseIntake):  # classified here, as an intake is
+            command = command.classified(**dict(ClassifyResult.of(command.intake, self.policy)))
+        return Prepared(row.id, command, update_id)
 
     async def send(self, prepared: Prepared) -> Ack:
         """Send a prepared command; the register holds its outcome when this returns."""

@@ -33,19 +33,24 @@ class DecideGate(Command):
 
 
 class ReviseIntake(Command):
-    """What the person sends; the workflow re-classifies it into a `Revise`."""
+    """What the person sends; the API classifies it into a `Revise` (Updates sent before it did
+    so are classified by the workflow)."""
 
     kind: Literal["revise_intake"] = "revise_intake"
     intake: Intake
     reason: Text = ""
 
+    def classified(self, classification: Classification, routing: Routing, timing: Timing) -> Revise:
+        return Revise(actor=self.actor, intake=self.intake, reason=self.reason, classification=classification,
+                      routing=routing, timing=timing)  # fmt: skip
+
 
 class Revise(Command):
-    """A revision with its classification under the current policy (made inside the workflow)."""
+    """A revision with its classification under the current policy."""
 
     kind: Literal["revise"] = "revise"
     intake: Intake
-    reason: str = ""
+    reason: Text = ""
     classification: Classification
     routing: Routing
     timing: Timing
@@ -86,6 +91,7 @@ LifecycleCommand = Annotated[
         SubmitAssessment,
         DecideGate,
         ReviseIntake,
+        Revise,
         SignOffDeployment,
         SubmitReview,
         ReportIncident,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from aims.domain.classification import Classification
+from aims.domain.classification import Classification, classify, review_roles
 from aims.domain.intake import Intake
-from aims.domain.policy import Timing
+from aims.domain.policy import Policy, Timing
 from aims.domain.state import Routing, Status, Transition, UseCaseState
 
 WORKFLOW_TYPE = "UseCaseLifecycle"
@@ -48,6 +48,27 @@ def workflow_id(use_case_id: str) -> str:
     return WORKFLOW_ID_PREFIX + use_case_id
 
 
+class ClassifyRequest(BaseModel):
+    intake: Intake
+
+
+class ClassifyResult(BaseModel):
+    classification: Classification
+    routing: Routing
+    timing: Timing
+
+    @classmethod
+    def of(cls, intake: Intake, policy: Policy) -> ClassifyResult:
+        """The intake's category and tier, its gates, and the policy's deadlines."""
+        classification = classify(intake, policy)
+        review, final = review_roles(classification, intake, policy)
+        return cls(
+            classification=classification,
+            routing=Routing(review_roles=review, final_role=final),
+            timing=policy.timing(),
+        )
+
+
 class UseCaseInput(BaseModel):
     use_case_id: str
     requester: str
@@ -61,16 +82,9 @@ class UseCaseInput(BaseModel):
     # such a run need not ask `workflow.patched`, whose marker and search attribute cost every
     # new workflow two history events and a visibility write. Runs started before it ask.
     lean: bool = False
-
-
-class ClassifyRequest(BaseModel):
-    intake: Intake
-
-
-class ClassifyResult(BaseModel):
-    classification: Classification
-    routing: Routing
-    timing: Timing
+    # The intake classified by the API that took it, under the policy it serves: the run starts
+    # without a classify activity. Runs started before this field existed classify in one.
+    classified: ClassifyResult | None = None
 
 
 class RecordRequest(BaseModel):

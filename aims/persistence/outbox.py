@@ -33,10 +33,11 @@ def store(
     inbox, when no channel is configured, wait for nobody)."""
     if not notices:
         return 0
-    holders = users.holders_of(session, {role for notice in notices for role in notice.to_roles})
-    named = {email for notice in notices for email in notice.to_emails}
-    everyone = {email for emails in holders.values() for email in emails} | named
-    listening = users.listening(session, everyone)
+    audience = users.audience(
+        session, {role for notice in notices for role in notice.to_roles},
+        {email for notice in notices for email in notice.to_emails},
+    )  # fmt: skip
+    holders, listening = audience.holders, audience.listening
     notifications, channels_of = [], []
     for notice in notices:
         recipients = {email for role in notice.to_roles for email in holders.get(role, ())}

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from aims.domain.durations import Duration
@@ -197,8 +197,19 @@ _HOLDERS = (
     .join(User, UserRole.user_id == User.id)
     .where(UserRole.role.in_(bindparam("roles", expanding=True)), User.active.is_(True))
 )
-_LISTENING = select(User.email, User.muted_channels, User.daily_digest).where(
-    User.email.in_(bindparam("emails", expanding=True)), User.active.is_(True)
+_USERS, _USER_ROLES = User.__table__, UserRole.__table__
+_AUDIENCE = (
+    select(_USERS.c.email, _USERS.c.muted_channels, _USERS.c.daily_digest, _USER_ROLES.c.role)
+    .select_from(
+        _USERS.outerjoin(
+            _USER_ROLES,
+            (_USER_ROLES.c.user_id == _USERS.c.id) & _USER_ROLES.c.role.in_(bindparam("roles", expanding=True)),
+        )
+    )
+    .where(
+        _USERS.c.active.is_(True),
+        or_(_USERS.c.email.in_(bindparam("emails", expanding=True)), _USER_ROLES.c.role.is_not(None)),
+    )
 )
 
 
@@ -211,13 +222,27 @@ class Listening:
     daily_digest: bool
 
 
-def listening(session: Session, emails: Iterable[str]) -> dict[str, Listening]:
-    """Those of `emails` that belong to active users, with their notification settings."""
-    wanted = list({normalise_email(email) for email in emails})
-    if not wanted:
-        return {}
-    rows = session.execute(_LISTENING, {"emails": wanted})
-    return {email: Listening(frozenset(muted or ()), bool(digest)) for email, muted, digest in rows}
+@dataclass(frozen=True)
+class Audience:
+    """The active users who hold some of the roles or have some of the e-mails: who holds
+    which role, and how each of them hears from aims."""
+
+    holders: dict[str, set[str]]
+    listening: dict[str, Listening]
+
+
+def audience(session: Session, roles: Iterable[str], emails: Iterable[str]) -> Audience:
+    """In one query: most transitions notify someone."""
+    wanted_roles, wanted_emails = sorted(set(roles)), sorted({normalise_email(email) for email in emails})
+    holders: dict[str, set[str]] = {role: set() for role in wanted_roles}
+    listening: dict[str, Listening] = {}
+    if wanted_roles or wanted_emails:
+        rows = session.connection().execute(_AUDIENCE, {"roles": wanted_roles, "emails": wanted_emails})
+        for email, muted, digest, role in rows:
+            listening[email] = Listening(frozenset(muted or ()), bool(digest))
+            if role is not None:
+                holders[role].add(email)
+    return Audience(holders, listening)
 
 
 def set_listening(user: User, *, muted: Iterable[str], daily_digest: bool) -> None:
