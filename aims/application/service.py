@@ -284,7 +284,7 @@ class UseCaseService(Caller):
             return queries.use_case_detail(session, row) | {"you": self.may(queries.state_of(row))}
 
     def _require_known_owner(self, session: Session, intake: Intake) -> None:
-        if users.active_user_by_email(session, intake.business_owner) is None:
+        if not users.is_active(session, intake.business_owner):
             raise ServiceError(
                 "invalid", f"{intake.business_owner} is not a known user; add them first", field="business_owner"
             )

@@ -150,6 +150,11 @@ def active_user_by_email(session: Session, email: str) -> User | None:
     return _one(session, select(User).where(User.email == normalise_email(email), User.active.is_(True)))
 
 
+def is_active(session: Session, email: str) -> bool:
+    """Whether an active user has this e-mail (every intake names its business owner)."""
+    return session.connection().execute(_ACTIVE_EMAIL, {"email": normalise_email(email)}).first() is not None
+
+
 def user_by_slack_id(session: Session, slack_user_id: str) -> User | None:
     return _asking(session, _BY_SLACK_ID, slack_user_id)
 
@@ -165,6 +170,7 @@ _ACTIVE_WITH_ROLES = (
 )
 _BY_TOKEN_HASH = _ACTIVE_WITH_ROLES.where(_USERS.c.token_hash == bindparam("key"))
 _BY_SLACK_ID = _ACTIVE_WITH_ROLES.where(_USERS.c.slack_user_id == bindparam("key"))
+_ACTIVE_EMAIL = select(_USERS.c.id).where(_USERS.c.email == bindparam("email"), _USERS.c.active.is_(True))
 
 
 def _asking(session: Session, statement: Select[Any], key: str) -> User | None:
@@ -191,24 +197,23 @@ def holders_of(session: Session, roles: Iterable[str]) -> dict[str, set[str]]:
     return holders
 
 
-# Built once: most transitions notify someone.
 _HOLDERS = (
     select(UserRole.role, User.email)
     .join(User, UserRole.user_id == User.id)
     .where(UserRole.role.in_(bindparam("roles", expanding=True)), User.active.is_(True))
 )
-_USERS, _USER_ROLES = User.__table__, UserRole.__table__
+# Built once: most transitions notify someone.
 _AUDIENCE = (
-    select(_USERS.c.email, _USERS.c.muted_channels, _USERS.c.daily_digest, _USER_ROLES.c.role)
+    select(_USERS.c.email, _USERS.c.muted_channels, _USERS.c.daily_digest, _ROLES.c.role)
     .select_from(
         _USERS.outerjoin(
-            _USER_ROLES,
-            (_USER_ROLES.c.user_id == _USERS.c.id) & _USER_ROLES.c.role.in_(bindparam("roles", expanding=True)),
+            _ROLES,
+            (_ROLES.c.user_id == _USERS.c.id) & _ROLES.c.role.in_(bindparam("roles", expanding=True)),
         )
     )
     .where(
         _USERS.c.active.is_(True),
-        or_(_USERS.c.email.in_(bindparam("emails", expanding=True)), _USER_ROLES.c.role.is_not(None)),
+        or_(_USERS.c.email.in_(bindparam("emails", expanding=True)), _ROLES.c.role.is_not(None)),
     )
 )
 
