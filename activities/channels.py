@@ -115,8 +115,11 @@ class Home(BaseModel):
     use_cases: list[HomeCase] = []
     use_cases_total: int = 0
     stages: list[HomeItem] = []  # the assessment, a revision, the sign-off, the checklist
+    stages_total: int = 0
     reviews: list[HomeItem] = []
+    reviews_total: int = 0
     drafts: list[HomeDraft] = []
+    drafts_total: int = 0
 
 
 class StalledItem(BaseModel):

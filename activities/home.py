@@ -13,13 +13,15 @@ from aims.domain.wording import who
 from aims.persistence import drafts, queries
 from aims.persistence.models import User
 
-SHOWN = 15  # per list: a Home view holds at most 100 blocks
+# Per list: with their headers and "…and N more" lines, the five lists fit the 100 blocks of a Home view.
+SHOWN = 12
 
 
 def home_of(session: Session, user: User) -> Home:
     gates = queries.gates_waiting_for(session, user.email, user.roles)
     total, cases = queries.list_use_cases(session, queries.RegisterFilter(), involving=user.email, limit=SHOWN)
     waiting_on = queries.waiting_on(session, [c.id for c in cases])
+    owned = drafts.of_owner(session, user.email)
     return Home(
         waiting=[
             HomeGate(use_case_id=g["use_case_id"], gate_id=g["gate_id"], version=g["version"], name=g["name"],
@@ -33,14 +35,17 @@ def home_of(session: Session, user: User) -> Home:
             for c in cases
         ],  # fmt: skip
         use_cases_total=total,
-        stages=_items(queries.stages_waiting_for(session, user.email, user.roles)),
-        reviews=_items(queries.reviews_owed(session, user.email)),
-        drafts=[HomeDraft(id=d.id, name=d.name or "(no name yet)") for d in drafts.of_owner(session, user.email)[:SHOWN]],
+        **_items("stages", queries.stages_waiting_for(session, user.email, user.roles)),
+        **_items("reviews", queries.reviews_owed(session, user.email)),
+        drafts=[HomeDraft(id=d.id, name=d.name or "(no name yet)") for d in owned[:SHOWN]],
+        drafts_total=len(owned),
     )
 
 
-def _items(waiting: list[dict[str, Any]]) -> list[HomeItem]:
-    return [
+def _items(name: str, waiting: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first of a list (soonest due first), and how many there are."""
+    shown = [
         HomeItem(use_case_id=w["use_case_id"], name=w["name"], label=w["label"], due_at=w["due_at"])
         for w in waiting[:SHOWN]
     ]
+    return {name: shown, f"{name}_total": len(waiting)}

@@ -4,6 +4,7 @@ slack-sdk against the fake Slack Web API, signed requests, a real worker on the 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -11,13 +12,16 @@ from urllib.parse import urlencode
 
 import httpx
 
+from activities.channels import Home, HomeCase, HomeDraft, HomeGate, HomeItem
+from activities.home import SHOWN
 from aims.application import intake_form
-from aims.persistence import drafts
+from aims.persistence import drafts, users
 from aims.persistence.db import transaction
 from tests.intakes import changed, code_assistant
 from tests.test_api import OWNER, REQ, RISK
 from tests.test_slack import Slack, eventually, fake, new_case, slack  # noqa: F401 - the fixtures
 from tests.test_web import csrf_of, sign_in
+from notifications.slack.home import home_view
 
 
 async def command(slack: Slack, slack_user: str, text: str) -> httpx.Response:
@@ -153,19 +157,44 @@ async def test_an_approver_decides_from_the_app_home_and_the_worker_keeps_it_cur
     assert "not an aims user" in text_of(slack.fake.homes["UNOBODY"])
 
 
+def test_a_home_with_every_list_full_fits_slack_and_counts_what_it_does_not_show():
+    due = "2027-01-04T09:00:00+00:00"
+    item = HomeItem(use_case_id="u", name="Case", label="the sign-off", due_at=due)
+    home = Home(
+        waiting=[HomeGate(use_case_id="u", gate_id="v1-review-risk", version=1, name="Case", aims_tier="T2_MEDIUM",
+                          label="risk review", due_at=due, stalled=False)] * SHOWN,  # fmt: skip
+        waiting_total=40,
+        use_cases=[HomeCase(id="u", name="Case", status="in_review", aims_tier="T2_MEDIUM", waiting_for=[])] * SHOWN,
+        use_cases_total=41, stages=[item] * SHOWN, stages_total=42, reviews=[item] * SHOWN, reviews_total=43,
+        drafts=[HomeDraft(id="d", name="Draft")] * SHOWN, drafts_total=44,
+    )  # fmt: skip
+    view = home_view(home, "https://aims.example").to_dict()
+    assert len(view["blocks"]) <= 100  # Slack refuses a bigger Home
+    text = json.dumps(view["blocks"], ensure_ascii=False)
+    for header, total in (("Waiting for you", 40), ("Use cases waiting for you", 42), ("Re-reviews you owe", 43),
+                          ("Your use cases", 41), ("Your drafts", 44)):  # fmt: skip
+        assert f"{header} ({total})" in text
+        assert f"…and {total - SHOWN} more" in text
+
+
 async def test_the_owner_s_app_home_lists_what_their_use_cases_wait_for_from_them(slack: Slack):
-    name = f"Owed {uuid.uuid4().hex[:6]}"
-    uc = (await slack.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name)))["id"]
+    # An owner of this use case alone: the cast's owner has every other test's waiting too.
+    tag = uuid.uuid4().hex[:6]
+    email, slack_id = f"owner-{tag}@example.com", f"UOWN{tag.upper()}"
+    with transaction(slack.database_url) as session:
+        users.add_user(session, email=email, name="Owner", roles=[], slack_user_id=slack_id,
+                       now=dt.datetime.now(dt.UTC), by="tests")  # fmt: skip
+    name = f"Owed {tag}"
+    uc = (await slack.api.ok(REQ, "/api/use-cases", changed(code_assistant(), name=name, business_owner=email)))["id"]
     opened = {"type": "event_callback", "team_id": "T0FAKE",
-              "event": {"type": "app_home_opened", "user": "UOWNER", "tab": "home"}}  # fmt: skip
-    slack.fake.homes.pop("UOWNER", None)
+              "event": {"type": "app_home_opened", "user": slack_id, "tab": "home"}}  # fmt: skip
     await slack.signed("/slack/events", json.dumps(opened).encode())
     await slack.door.settle()
-    home = text_of(slack.fake.homes["UOWNER"])
-    assert "Use cases waiting for you" in home and f"{uc}#actions|{name}>" in home
+    home = text_of(slack.fake.homes[slack_id])
+    assert "Use cases waiting for you (1)" in home and f"{uc}#actions|{name}>" in home
     assert "waiting for the risk and impact assessment" in home
     mine = home.split("Your use cases", 1)[1]  # where each stands, newest first
-    line = f"{uc}|{name}> · assessment · T2_MEDIUM\n    waiting for the risk and impact assessment (owner@example.com, due "
+    line = f"{uc}|{name}> · assessment · T2_MEDIUM\n    waiting for the risk and impact assessment ({email}, due "
     assert json.dumps(line)[1:-1] in mine
 
 

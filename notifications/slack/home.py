@@ -41,27 +41,29 @@ def home_view(home: Home, public_url: str) -> View:
         blocks.append(_context(f"…and {home.waiting_total - len(home.waiting)} more, newer ones: "
                                f"<{public_url}/approvals|your approvals page>"))  # fmt: skip
     if home.stages:
-        blocks += [DividerBlock(), HeaderBlock(text=f"Use cases waiting for you ({len(home.stages)})")]
+        blocks += [DividerBlock(), HeaderBlock(text=f"Use cases waiting for you ({home.stages_total})")]
         blocks += [_line(f"<{public_url}/use-cases/{s.use_case_id}#actions|{escape(s.name)}> · waiting for "
                          f"{escape(s.label)} · due {s.due_at[:10]}") for s in home.stages]  # fmt: skip
-    blocks += [DividerBlock(), HeaderBlock(text=f"Re-reviews you owe ({len(home.reviews)})")]
+        blocks += _more(home.stages_total - len(home.stages), public_url)
+    blocks += [DividerBlock(), HeaderBlock(text=f"Re-reviews you owe ({home.reviews_total})")]
     blocks += [
         _line(f"<{public_url}/use-cases/{r.use_case_id}|{escape(r.name)}> · {escape(r.label)} · answer due {r.due_at[:10]}")
         for r in home.reviews
     ] or [_line("None.")]
+    blocks += _more(home.reviews_total - len(home.reviews), public_url)
     blocks += [DividerBlock(), HeaderBlock(text=f"Your use cases ({home.use_cases_total})")]
     blocks += [
         _line(f"<{public_url}/use-cases/{c.id}|{escape(c.name)}> · {c.status.replace('_', ' ')} · {c.aims_tier}"
               + "".join(f"\n    waiting for {escape(waiting)}" for waiting in c.waiting_for))
         for c in home.use_cases
     ] or [_line("You have not submitted or own any use case yet.")]
-    if home.use_cases_total > len(home.use_cases):
-        blocks.append(_context(f"…and {home.use_cases_total - len(home.use_cases)} more on <{public_url}/|your dashboard>"))
+    blocks += _more(home.use_cases_total - len(home.use_cases), public_url)
     if home.drafts:
-        blocks += [DividerBlock(), HeaderBlock(text=f"Your drafts ({len(home.drafts)})")]
+        blocks += [DividerBlock(), HeaderBlock(text=f"Your drafts ({home.drafts_total})")]
         blocks += [_line(f"<{public_url}/use-cases/new?draft={d.id}|{escape(d.name)}> · finish it on the web")
                    for d in home.drafts]  # fmt: skip
-    return View(type="home", blocks=blocks[:100])
+        blocks += _more(home.drafts_total - len(home.drafts), public_url)
+    return View(type="home", blocks=blocks)
 
 
 def _line(text: str) -> SectionBlock:
@@ -70,3 +72,8 @@ def _line(text: str) -> SectionBlock:
 
 def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text)])
+
+
+def _more(hidden: int, public_url: str) -> list[Block]:
+    """Under a list that shows only its first items: how many more the web shows."""
+    return [_context(f"…and {hidden} more on <{public_url}/|your dashboard>")] if hidden > 0 else []
