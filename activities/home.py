@@ -21,6 +21,8 @@ def home_of(session: Session, user: User) -> Home:
     gates = queries.gates_waiting_for(session, user.email, user.roles)
     total, cases = queries.list_use_cases(session, queries.RegisterFilter(), involving=user.email, limit=SHOWN)
     waiting_on = queries.waiting_on(session, [c.id for c in cases])
+    stages = queries.stages_waiting_for(session, user.email, user.roles)
+    reviews = queries.reviews_owed(session, user.email)
     owned = drafts.of_owner(session, user.email)
     return Home(
         waiting=[
@@ -35,17 +37,18 @@ def home_of(session: Session, user: User) -> Home:
             for c in cases
         ],  # fmt: skip
         use_cases_total=total,
-        **_items("stages", queries.stages_waiting_for(session, user.email, user.roles)),
-        **_items("reviews", queries.reviews_owed(session, user.email)),
+        stages=_items(stages),
+        stages_total=len(stages),
+        reviews=_items(reviews),
+        reviews_total=len(reviews),
         drafts=[HomeDraft(id=d.id, name=d.name or "(no name yet)") for d in owned[:SHOWN]],
         drafts_total=len(owned),
     )
 
 
-def _items(name: str, waiting: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first of a list (soonest due first), and how many there are."""
-    shown = [
+def _items(waiting: list[dict[str, Any]]) -> list[HomeItem]:
+    """The first of a list (soonest due first)."""
+    return [
         HomeItem(use_case_id=w["use_case_id"], name=w["name"], label=w["label"], due_at=w["due_at"])
         for w in waiting[:SHOWN]
     ]
-    return {name: shown, f"{name}_total": len(waiting)}

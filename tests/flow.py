@@ -75,7 +75,7 @@ class Flow:
         """Classified as the API does (`classified=False`: as Updates sent before it did)."""
         command = commands.ReviseIntake(actor=actor, intake=intake, reason=reason)
         if classified:
-            return await self.act(command.classified(**dict(ClassifyResult.of(command.intake, current_policy()))))
+            return await self.act(command.classified(ClassifyResult.of(command.intake, current_policy())))
         return await self.act(command)
 
     async def review(self, answer: dict[str, Any] = REVIEW_CONTINUE, actor: Actor = OWNER):

@@ -201,7 +201,7 @@ class UseCaseWorkflow:
             try:
                 if isinstance(command, ReviseIntake):  # sent before the API classified revisions
                     lifecycle.check(self._require_state(), command)
-                    command = command.classified(**dict(await self._classify(command.intake)))
+                    command = command.classified(await self._classify(command.intake))
                 # Valid when validated, but another action may have got in first while we waited.
                 new_state, transition = lifecycle.apply(self._require_state(), command, workflow.now())
             except Refused as error:

@@ -269,7 +269,7 @@ class UseCaseService(Caller):
                 if isinstance(command, ReviseIntake):
                     self._require_known_owner(session, command.intake)
         if isinstance(command, ReviseIntake):  # classified here, as an intake is
-            command = command.classified(**dict(ClassifyResult.of(command.intake, self.policy)))
+            command = command.classified(ClassifyResult.of(command.intake, self.policy))
         return Prepared(row.id, command, update_id)
 
     async def send(self, prepared: Prepared) -> Ack:

@@ -11,6 +11,7 @@ from aims.domain import actions
 from aims.domain.bounds import Text
 from aims.domain.classification import Classification
 from aims.domain.intake import Intake
+from aims.domain.messages import ClassifyResult
 from aims.domain.policy import Timing
 from aims.domain.state import Actor, Model, Routing
 
@@ -40,9 +41,9 @@ class ReviseIntake(Command):
     intake: Intake
     reason: Text = ""
 
-    def classified(self, classification: Classification, routing: Routing, timing: Timing) -> Revise:
-        return Revise(actor=self.actor, intake=self.intake, reason=self.reason, classification=classification,
-                      routing=routing, timing=timing)  # fmt: skip
+    def classified(self, result: ClassifyResult) -> Revise:
+        return Revise(actor=self.actor, intake=self.intake, reason=self.reason, classification=result.classification,
+                      routing=result.routing, timing=result.timing)  # fmt: skip
 
 
 class Revise(Command):
