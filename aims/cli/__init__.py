@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import getpass
 import os
 import shutil
@@ -114,8 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     except (PolicyError, SettingsError) as error:
         print(f"aims: {error}", file=sys.stderr)
         return 2
-    if args.command in ("api", "worker", "dev"):
-        collect_garbage_less_often()
     if args.command == "migrate":
         migrate(settings.database_url)
         print(f"database {safe_url(settings.database_url)} is up to date")
@@ -130,22 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dev":
         return _dev(args, settings)
     return 0
-
-
-def collect_garbage_less_often() -> None:
-    """A worker or an API process makes thousands of short-lived objects per request (payloads,
-    models, rows) and keeps few of them. Python's default collects the youngest generation every
-    700 allocations: bench/lifecycle.py measured about 2 collections and 1.3 ms of CPU per
-    lifecycle in each process. Every 20,000 cost a tenth of that; memory stays flat."""
-    gc.set_threshold(20_000, 10, 10)
-
-
-def api_app() -> Any:
-    """The app each `aims api --workers N` process builds (uvicorn's factory)."""
-    from api.app import create_app
-
-    collect_garbage_less_often()
-    return create_app()
 
 
 def _users(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,7 +280,7 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> No
     # proxy_headers=False: only api.proxy.TrustedProxies decides whom to believe.
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "proxy_headers": False}
     if workers > 1:  # each process builds the app from the same environment
-        uvicorn.run("aims.cli:api_app", factory=True, workers=workers, **options)
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
         return
     from api.app import create_app
 
