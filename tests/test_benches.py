@@ -35,6 +35,13 @@ def test_slack_bench_ends_with_its_figures() -> None:
     assert figures["clicks"] == 3 and figures["decided_once"] == 3
 
 
+def test_replay_bench_ends_with_its_figures() -> None:
+    figures = last_json_line("bench/replay.py", "-n", "2", "--rounds", "1")
+    assert {"aims_ms_per_update", "minimal_ms_per_update", "update_cpu_ratio", "aims_activations_per_update",
+            "minimal_activations_per_update", "replays"} <= figures.keys()  # fmt: skip
+    assert figures["replays"] == 2 and figures["minimal_activations_per_update"] == 1.0
+
+
 @pytest.mark.skipif(
     not os.environ.get("AIMS_TEST_DATABASE_URL", "").startswith("postgresql"),
     reason="the register bench loads PostgreSQL (AIMS_TEST_DATABASE_URL unset)",
