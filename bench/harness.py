@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -135,6 +136,14 @@ class RawConnection:
         self.writer.close()
 
 
-def last_line(results: dict[str, Any]) -> None:
-    """The machine-readable summary: one JSON object, always the last line printed."""
-    print(json.dumps(results))
+def command_line(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's options: its docstring as the help, and --json for the one JSON line last."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    return parser
+
+
+def last_line(results: dict[str, Any], as_json: bool) -> None:
+    """With --json, the machine-readable summary: one JSON object, always the last line printed."""
+    if as_json:
+        print(json.dumps(results))

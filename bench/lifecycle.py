@@ -12,7 +12,6 @@ Prints figures and ratios; with --json the last line is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aims.persistence.db import migrate  # noqa: E402
 from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
-from bench.harness import RawConnection, aims_processes, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
+from bench.harness import RawConnection, aims_processes, command_line, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant  # noqa: E402
 from tests.net import free_port  # noqa: E402
@@ -213,18 +212,16 @@ async def main(
     print("CPU per minimal run: " + ", ".join(f"{name} {cpu} ms" for name, cpu in results["minimal_cpu_ms_per_run"].items()))
     print(f"at concurrency 1: decision p50 {results['decision_p50_ms']} ms, minimal update p50 "
           f"{results['minimal_p50_ms']} ms, ratio {results['p50_ratio']:.2f}x  (target <= 3)")  # fmt: skip
-    if as_json:
-        last_line(results)
+    last_line(results, as_json)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_line(__doc__)
     parser.add_argument("-n", "--count", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1, help="aims worker processes")
     parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
     parser.add_argument("--rounds", type=int, default=4, help="turns aims and the minimal take (default 4)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.count, arguments.concurrency, arguments.workers, arguments.database, arguments.json,
                      arguments.rounds))  # fmt: skip

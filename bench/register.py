@@ -18,7 +18,6 @@ Prints p50/p95 of each; with --json the last line is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
 import multiprocessing
@@ -42,7 +41,7 @@ from aims.persistence.db import migrate, transaction  # noqa: E402
 from aims.persistence.models import UseCase  # noqa: E402
 from aims.persistence.register import record_transition  # noqa: E402
 from bench.cpu import cpu_seconds  # noqa: E402
-from bench.harness import aims_processes, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
+from bench.harness import aims_processes, command_line, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from tests import domain_kit as kit  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import changed, code_assistant, invoice_ocr  # noqa: E402
@@ -196,15 +195,13 @@ async def main(count: int, requests: int, server: str, as_json: bool) -> None:
         print(f"{kind:7s} p50 {results[f'{kind}_p50_ms']:6.1f} ms  p95 {results[f'{kind}_p95_ms']:6.1f} ms  (target p95 < 50 ms)")
     print(f"{READERS} readers at once: {results['concurrent_details_per_s']} details/s, "
           f"API CPU {results['api_cpu_ms_per_detail']} ms per read")
-    if as_json:
-        last_line(results)
+    last_line(results, as_json)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_line(__doc__)
     parser.add_argument("-n", "--count", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=300, help="requests of each kind")
     parser.add_argument("--server", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="a PostgreSQL server")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.count, arguments.requests, arguments.server, arguments.json))

@@ -17,7 +17,6 @@ Then it checks every decision is in the register, exactly once. Prints p50/p99 o
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import subprocess
@@ -38,6 +37,7 @@ from aims.persistence.db import migrate, transaction  # noqa: E402
 from bench.harness import (  # noqa: E402
     RawConnection,
     aims_processes,
+    command_line,
     dev_server,
     last_line,
     ms,
@@ -289,16 +289,14 @@ async def main(count: int, workers: int, database: str | None, as_json: bool, tr
     print("CPU per click until every outcome showed: "
           + ", ".join(f"{name} {cpu} ms" for name, cpu in results["cpu_ms_per_click"].items()))
     print(f"acks within Slack's 3 s: {results['acks_within_3s']}/{count}; approved with one decision: {decided_once}/{count}")
-    if as_json:
-        last_line(results)
+    last_line(results, as_json)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command_line(__doc__)
     parser.add_argument("-n", "--count", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="aims worker processes")
     parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
     parser.add_argument("--trace", action="store_true", help="collect the processes' traces and show where a click's time goes")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.count, arguments.workers, arguments.database, arguments.json, arguments.trace))
