@@ -22,6 +22,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -42,7 +43,7 @@ HISTORIES = Path(__file__).resolve().parent.parent / "tests" / "histories"
 
 
 def newest_lifecycle() -> Path:
-    """The T2 lifecycle recorded by the newest workflow version (v6 before v10: by number)."""
+    """The T2 lifecycle recorded by the newest workflow version (compared as numbers: v10 is newer than v6)."""
     return max(HISTORIES.glob("v*_t2_full_cycle_run1.json"), key=lambda path: int(path.name[1:].split("_", 1)[0]))
 
 
@@ -80,7 +81,7 @@ async def cpu_per_replay(replayer: Replayer, history: WorkflowHistory, count: in
     """CPU seconds of this process (every thread: Python and the SDK's core) per replay."""
     copies = [WorkflowHistory(f"{history.workflow_id}-{number}", history.events) for number in range(count)]
 
-    async def each() -> object:
+    async def each() -> AsyncIterator[WorkflowHistory]:
         for copy in copies:
             yield copy
 
