@@ -59,6 +59,7 @@ class Dev:
             [sys.executable, "-m", "aims.cli", "dev", "--port", str(self.port),
              "--temporal-port", str(self.temporal_port), "--temporal-ui-port", str(self.ui_port)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            process_group=0,  # as in a terminal: Ctrl-C goes to the whole foreground group
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -72,9 +73,13 @@ class Dev:
         raise AssertionError("aims dev did not become healthy")
 
     def stop(self) -> str:
+        """Ctrl-C: everything stops, the Temporal server last (nothing warns that it went first)."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        os.killpg(self.process.pid, signal.SIGINT)
         output, _ = self.process.communicate(timeout=30)
+        assert " WARN" not in output, output
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", self.temporal_port)) != 0, "the Temporal server still runs"
         return output
 
 

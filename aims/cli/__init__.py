@@ -331,6 +331,10 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         ],  # fmt: skip
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own process group: Ctrl-C in the terminal reaches aims alone, which stops the worker
+        # and the API first and the server last (stopped together, the worker's shutdown call
+        # found the server gone and printed a warning).
+        process_group=0,
     )
     try:
         _wait_for_port("127.0.0.1", args.temporal_port, server)
