@@ -72,10 +72,11 @@ class Dev:
             time.sleep(0.2)
         raise AssertionError("aims dev did not become healthy")
 
-    def stop(self) -> str:
-        """Ctrl-C: everything stops, the Temporal server last (nothing warns that it went first)."""
+    def stop(self, signal_number: int = signal.SIGINT) -> str:
+        """Ctrl-C (or the terminal closing: SIGHUP) to the whole group: everything stops, the
+        Temporal server last (nothing warns that it went first, nothing is left running)."""
         assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGINT)
+        os.killpg(self.process.pid, signal_number)
         output, _ = self.process.communicate(timeout=30)
         assert " WARN" not in output, output
         with socket.socket() as probe:
@@ -122,7 +123,7 @@ def test_aims_dev_serves_everything_and_a_restart_loses_nothing(environment):
         assert state["status"] == "in_production"
         assert call(dev, "aims@example.com", f"/api/use-cases/{uc}/audit")["verified"]
     finally:
-        dev.stop()
+        dev.stop(signal.SIGHUP)
 
 
 @pytest.mark.parametrize("taken", ["port", "temporal_port", "ui_port"])

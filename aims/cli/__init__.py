@@ -297,8 +297,11 @@ def binary(name: str) -> str:
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
-    # SIGTERM stops everything the way Ctrl-C does, including the Temporal server we started.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM, and SIGHUP (the terminal closed), stop everything the way Ctrl-C does, including
+    # the Temporal server we started: it has a process group of its own, so nothing else stops it.
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            signal.signal(getattr(signal, name), _interrupt)
     # A port in use is most often another `aims dev`: its Temporal would answer for ours, and this
     # worker would take tasks sealed with another data directory's keys.
     for host, port, option in (
@@ -365,10 +368,12 @@ async def _dev_services(settings: Settings, host: str, port: int) -> None:
     api = uvicorn.Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, proxy_headers=False)
     )
+    if hasattr(signal, "SIGHUP"):  # the terminal closing stops the services as Ctrl-C does
+        signal.signal(signal.SIGHUP, api.handle_exit)
     stop = asyncio.Event()
     worker = asyncio.create_task(_run_worker(settings, stop))
     try:
-        await api.serve()  # returns on Ctrl-C / SIGTERM
+        await api.serve()  # returns on Ctrl-C / SIGTERM / SIGHUP
     finally:
         stop.set()
         await worker
