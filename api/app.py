@@ -24,7 +24,7 @@ from aims.domain.bounds import BODY_MAX_BYTES
 from aims.persistence.db import session_factory
 from aims.settings import Settings, check_proxy_settings, load_policy
 from aims.application.errors import ServiceError
-from aims.application.gateway import UseCaseGateway
+from aims.application.gateway import UseCaseGateway, unavailable
 from api import docs
 from api.headers import SecurityHeaders
 from api.limits import BodyLimit
@@ -36,6 +36,12 @@ from api.web.auth import SignInRequired
 from api.web.render import STATIC_DIR, render
 
 log = logging.getLogger(__name__)
+
+# How long a command waits to connect to Temporal before it is answered 503 (the API starts, and
+# serves reads, without it).
+CONNECT_TIMEOUT = 10
+# What a client needs beside the error: how to authenticate, when to try again.
+_ERROR_HEADERS = {"unauthorized": {"WWW-Authenticate": "Bearer"}, "unavailable": {"Retry-After": "5"}}
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None) -> FastAPI:
@@ -84,8 +90,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     async def _service_error(request: Request, error: ServiceError) -> Response:
         if not request.url.path.startswith(("/api/", "/slack/", "/codec/")):
             return render(request, "error.html", None, status_code=error.status, error=error.message)
-        headers = {"WWW-Authenticate": "Bearer"} if error.code == "unauthorized" else None
-        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+        return JSONResponse(error.body(), status_code=error.status, headers=_ERROR_HEADERS.get(error.code))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:
@@ -173,7 +178,10 @@ def _lazy_gateway(settings: Settings, client: Client | None) -> Callable[[], Awa
     async def get() -> UseCaseGateway:
         async with lock:
             if not cached:
-                connected = client or await connect(settings)
+                try:
+                    connected = client or await asyncio.wait_for(connect(settings), CONNECT_TIMEOUT)
+                except (RuntimeError, TimeoutError):  # the SDK's connect fails with a RuntimeError
+                    raise unavailable() from None
                 cached.append(UseCaseGateway(connected, settings.task_queue))
             return cached[0]
 

@@ -1,8 +1,10 @@
-"""A worker process killed mid-lifecycle and replaced loses nothing and duplicates nothing."""
+"""A worker process killed mid-lifecycle and replaced loses nothing and duplicates nothing; an API
+without Temporal answers what it can and refuses the rest plainly."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import inspect
 import os
@@ -28,6 +30,7 @@ from api.app import create_app
 from tests import people
 from tests.conftest import worker_for
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant
+from tests.net import free_port
 from tests.test_api import AIMS, OWNER, REQ, RISK, SECURITY, Api, settings_for
 
 
@@ -94,6 +97,22 @@ async def test_killed_worker_loses_nothing(api: Api, dev_env: WorkflowEnvironmen
     notices = (await api.get(RISK, "/api/notifications")).json()
     keys = [n["subject"] for n in notices if n["use_case_id"] == uc]
     assert len(keys) == len(set(keys))
+
+
+async def test_with_temporal_down_reads_work_and_commands_get_503_and_retry_after(database_url: str):
+    """Temporal not started yet, or restarting: the register still answers, and a command is
+    refused with 503 and when to try again (it was a 500), changing nothing."""
+    tokens = people.seed(database_url)
+    nowhere = dataclasses.replace(settings_for(database_url, "unused"), temporal_address=f"127.0.0.1:{free_port()}")
+    transport = httpx.ASGITransport(app=create_app(nowhere))
+    async with httpx.AsyncClient(transport=transport, base_url="http://aims.test") as http:
+        api = Api(http, tokens)
+        before = (await api.get(AIMS, "/api/use-cases")).json()["total"]
+        for _ in range(2):  # and again: each command tries to connect, none is left waiting
+            response = await api.post(REQ, "/api/use-cases", code_assistant())
+            assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
+            assert response.json()["detail"]["error"] == "unavailable"
+        assert (await api.get(AIMS, "/api/use-cases")).json()["total"] == before
 
 
 def activity_definitions() -> list[activity._Definition]:

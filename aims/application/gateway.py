@@ -145,4 +145,9 @@ def _mapped(
     assert isinstance(error, RPCError)
     if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS):
         return ServiceError("conflict", ended)
+    return unavailable()
+
+
+def unavailable() -> ServiceError:
+    """Temporal cannot be reached: nothing was sent, the same request may be sent again."""
     return ServiceError("unavailable", "the workflow service is unavailable; try again shortly")
