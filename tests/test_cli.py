@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aims.cli import binary
+from aims.payloads import new_key
+from aims.signing import new_signing_key
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant
 
 
@@ -142,3 +145,40 @@ def test_aims_dev_refuses_a_port_in_use_before_it_starts_anything(environment, t
     assert f"127.0.0.1:{getattr(dev, taken)} is in use" in result.stderr
     assert "aims API and web UI" not in result.stdout  # nothing claimed to be serving
     assert not (Path(environment["AIMS_DATA_DIR"]) / "temporal.log").exists()  # no server started
+
+
+def test_a_worker_started_before_temporal_waits_for_it_and_stops_cleanly(environment, tmp_path: Path):
+    """As in a compose start: no traceback and no exit while Temporal is not up; polling once it is."""
+    temporal_port = free_port()
+    new_signing_key(tmp_path / "signing.pem")
+    env = environment | {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "AIMS_PAYLOAD_KEYS": new_key(),
+        "AIMS_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"), "AIMS_LOG_FORMAT": "text",
+    }  # fmt: skip
+    assert aims("migrate", env=env).returncode == 0
+    worker = subprocess.Popen([sys.executable, "-m", "aims.cli", "worker"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    server = None
+    try:
+        read_until(worker, "waiting for Temporal at 127.0.0.1:")
+        server = subprocess.Popen(
+            [binary("temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(temporal_port),
+             "--ui-port", str(free_port()), "--log-level", "error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        read_until(worker, "worker polling")
+        worker.send_signal(signal.SIGINT)
+        rest, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0 and "Traceback" not in rest, rest
+    finally:
+        for process in (worker, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def read_until(process: subprocess.Popen[str], text: str, seconds: float = 90) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    while text not in (line := process.stdout.readline()):
+        assert line and time.monotonic() < deadline, f"never printed {text!r}"

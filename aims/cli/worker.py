@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +36,8 @@ from aims.domain.policy import Policy
 from aims.observability import serve_metrics
 from aims.settings import Settings, current_policy
 from workflows.registry import WORKFLOWS
+
+log = logging.getLogger(__name__)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -129,7 +133,9 @@ async def ensure_schedule(
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     if settings.metrics_port and settings.metrics_token:  # settings refuse a port without a token
         serve_metrics(settings.metrics_port, settings.metrics_address, settings.metrics_token)
-    client = await connect(settings)
+    client = await connect_when_reachable(settings, stop)
+    if client is None:  # stopped while waiting
+        return
     channels = channels_for(settings)
     if channels:
         await ensure_schedule(client, DIGEST_SCHEDULE_ID, DIGEST_WORKFLOW_TYPE, settings.digest_cron, settings.task_queue)
@@ -154,3 +160,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     async with worker:
         print(f"worker polling {settings.task_queue} on {settings.temporal_address}", flush=True)
         await stop.wait()
+
+
+async def connect_when_reachable(settings: Settings, stop: asyncio.Event, longest_wait: float = 30) -> Client | None:
+    """Temporal may come up after the worker (a compose start, a restart of the server): wait for
+    it, saying so, instead of ending with a traceback. None if stopped meanwhile."""
+    wait = 1.0
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError as error:  # how the SDK's connect fails
+            log.warning("waiting for Temporal at %s (%s); trying again in %.0f s", settings.temporal_address, error, wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+            return None
+        wait = min(wait * 2, longest_wait)
