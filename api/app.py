@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
@@ -91,6 +93,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
         if not request.url.path.startswith(("/api/", "/slack/", "/codec/")):
             return render(request, "error.html", None, status_code=error.status, error=error.message)
         return JSONResponse(error.body(), status_code=error.status, headers=_ERROR_HEADERS.get(error.code))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(request: Request, error: Exception) -> Response:
+        # Down, restarting, out of connections or locked: nothing was changed, the same request
+        # may be sent again. The log gets the driver's reason, never the statement or its values.
+        reason = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        return await _service_error(request, ServiceError("unavailable", "the database is unavailable; try again shortly"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:

@@ -27,6 +27,7 @@ from aims.persistence.db import transaction
 from aims.persistence.models import Delivery as DeliveryRow
 from aims.persistence.models import Notification
 from api.app import create_app
+from api.web import session as web_session
 from tests import people
 from tests.conftest import worker_for
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant
@@ -113,6 +114,23 @@ async def test_with_temporal_down_reads_work_and_commands_get_503_and_retry_afte
             assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
             assert response.json()["detail"]["error"] == "unavailable"
         assert (await api.get(AIMS, "/api/use-cases")).json()["total"] == before
+
+
+async def test_with_the_database_down_requests_get_503_and_retry_after_not_500(database_url: str):
+    """PostgreSQL down or restarting: the API and the pages say so and when to try again."""
+    nowhere = dataclasses.replace(
+        settings_for(database_url, "unused"), database_url=f"postgresql+psycopg://aims@127.0.0.1:{free_port()}/aims"
+    )
+    transport = httpx.ASGITransport(app=create_app(nowhere))
+    async with httpx.AsyncClient(transport=transport, base_url="http://aims.test") as http:
+        response = await http.get("/api/me", headers={"Authorization": "Bearer some-token"})
+        assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
+        detail = response.json()["detail"]
+        assert detail == {"error": "unavailable", "message": "the database is unavailable; try again shortly"}
+        form = await http.get("/sign-in")  # needs no database
+        csrf = form.cookies[web_session.SIGN_IN_COOKIE]
+        page = await http.post("/sign-in", data={"token": "some-token", "csrf": csrf})
+        assert page.status_code == 503 and "the database is unavailable" in page.text
 
 
 def activity_definitions() -> list[activity._Definition]:
