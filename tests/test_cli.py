@@ -147,6 +147,16 @@ def test_aims_dev_refuses_a_port_in_use_before_it_starts_anything(environment, t
     assert not (Path(environment["AIMS_DATA_DIR"]) / "temporal.log").exists()  # no server started
 
 
+def test_a_command_without_its_database_says_so_in_one_line(environment):
+    env = environment | {"AIMS_DATABASE_URL": f"postgresql://aims:hunter2@127.0.0.1:{free_port()}/aims"}
+    for command in (["migrate"], ["users", "add", "--email", "a@example.com", "--name", "A"]):
+        result = aims(*command, env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "the database postgresql+psycopg://aims:***@127.0.0.1:" in result.stderr
+        assert "is unavailable" in result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
+
+
 def test_a_worker_started_before_temporal_waits_for_it_and_stops_cleanly(environment, tmp_path: Path):
     """As in a compose start: no traceback and no exit while Temporal is not up; polling once it is."""
     temporal_port = free_port()

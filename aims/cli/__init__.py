@@ -18,6 +18,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from activities.checkpoint import sign_checkpoint
 from aims import verify_evidence
 from aims.domain.durations import Duration
@@ -113,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     except (PolicyError, SettingsError) as error:
         print(f"aims: {error}", file=sys.stderr)
         return 2
+    try:
+        return _command(args, settings)
+    except OperationalError as error:  # the database is down or unreachable: say so, no traceback
+        reason = str(error.orig or error).splitlines()[0]
+        print(f"aims: the database {safe_url(settings.database_url)} is unavailable: {reason}", file=sys.stderr)
+        return 2
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         migrate(settings.database_url)
         print(f"database {safe_url(settings.database_url)} is up to date")
