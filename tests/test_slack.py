@@ -37,6 +37,7 @@ from notifications.slack.channel import SlackChannel, reference
 from tests import people
 from tests.fake_slack import FakeSlack
 from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
+from tests.net import free_port
 from tests.test_api import AIMS, OWNER, REQ, RISK, SECURITY, Api
 
 SECRET = "test-signing-secret-0123456789"
@@ -312,6 +313,26 @@ async def test_requests_from_another_workspace_or_app_get_403_and_change_nothing
         assert any(g["id"] == "v1-review-risk" and g["decided_by"] == RISK for g in decided["gates"])
     finally:
         slack.door.settings = original
+
+
+async def test_with_temporal_down_a_click_is_told_privately_and_nothing_is_decided(slack: Slack):
+    """The register answers the checks, so Slack is acknowledged; the Update cannot be sent, and
+    the clicker hears why from the background (the SDK's failed connect went unhandled there)."""
+    uc = await new_case(slack)
+    prompt = await slack.prompt("URISK", uc, "v1-review-risk")
+    nowhere = dataclasses.replace(
+        slack_settings(slack.fake, slack.database_url, "unused"), temporal_address=f"127.0.0.1:{free_port()}"
+    )
+    app = create_app(nowhere)
+    app.state.slack.clock = FixedClock(NOW)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+        down = dataclasses.replace(slack, http=http, door=app.state.slack, app=app)
+        response = await down.click("URISK", prompt, "aims_approve")
+    assert response.status_code == 200
+    told = slack.fake.called("chat.postEphemeral")[-1]
+    assert told["user"] == "URISK" and "Not recorded: the workflow service is unavailable" in told["text"]
+    risk = next(g for g in (await slack.state(uc))["gates"] if g["id"] == "v1-review-risk")
+    assert risk["state"] == "open"
 
 
 async def test_past_its_bound_background_work_is_refused_with_503_and_retry_after(slack: Slack):
