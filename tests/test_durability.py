@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import importlib
 import inspect
 import os
@@ -114,6 +115,23 @@ async def test_with_temporal_down_reads_work_and_commands_get_503_and_retry_afte
             assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
             assert response.json()["detail"]["error"] == "unavailable"
         assert (await api.get(AIMS, "/api/use-cases")).json()["total"] == before
+
+
+async def test_a_namespace_temporal_does_not_have_is_named_not_taken_for_an_ended_use_case(
+    dev_env: WorkflowEnvironment, database_url: str, caplog: pytest.LogCaptureFixture
+):
+    tokens = people.seed(database_url)
+    elsewhere = dataclasses.replace(
+        settings_for(database_url, "unused"), temporal_address=dev_env.client.service_client.config.target_host,
+        temporal_namespace="no-such-namespace",
+    )  # fmt: skip
+    transport = httpx.ASGITransport(app=create_app(elsewhere))
+    async with httpx.AsyncClient(transport=transport, base_url="http://aims.test") as http:
+        response = await Api(http, tokens).post(REQ, "/api/use-cases", code_assistant())
+    assert response.status_code == 503, response.text  # was 409 "this use case's lifecycle has ended"
+    assert "no-such-namespace" in response.json()["detail"]["message"] and "TEMPORAL_NAMESPACE" in response.text
+    gc.collect()  # a failed start must leave no future whose exception nobody read
+    assert not [r for r in caplog.records if r.name == "asyncio" and "never retrieved" in r.getMessage()]
 
 
 async def test_with_the_database_down_requests_get_503_and_retry_after_not_500(database_url: str):

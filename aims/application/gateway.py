@@ -4,6 +4,8 @@ they go to the register."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
 from datetime import timedelta
@@ -74,13 +76,7 @@ class UseCaseGateway:
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        try:
-            return await self.client.execute_update_with_start_workflow(
-                SYNC_UPDATE, start_workflow_operation=start, id=f"created:{use_case_id}", result_type=Ack,
-                rpc_timeout=self.timeout,
-            )  # fmt: skip
-        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
-            raise _mapped(error, "the intake") from None
+        return await self._update_with_start(start, SYNC_UPDATE, None, f"created:{use_case_id}", Ack, "the intake")
 
     async def send(self, use_case_id: str, command: Command, update_id: str) -> Ack:
         handle = self.client.get_workflow_handle(workflow_id(use_case_id))
@@ -121,12 +117,23 @@ class UseCaseGateway:
             workflow_type, params, id=workflow_id, task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )  # fmt: skip
+        return await self._update_with_start(start, update, arg, update_id, result_type, what)
+
+    async def _update_with_start(
+        self, start: WithStartWorkflowOperation[Any, Any], update: str, arg: Any, update_id: str,
+        result_type: type[T], what: str,
+    ) -> T:  # fmt: skip
         try:
             return await self.client.execute_update_with_start_workflow(
                 update, *([] if arg is None else [arg]), start_workflow_operation=start, id=update_id,
                 result_type=result_type, rpc_timeout=self.timeout,
             )  # fmt: skip
         except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as error:
+            # The SDK fails the start operation's handle too: collect it, or asyncio logs "Future
+            # exception was never retrieved" with the whole traceback for every refused start
+            # (it is settled by now; the timeout only guards against an SDK that leaves it open).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(start.workflow_handle(), timeout=1)
             raise _mapped(error, what) from None
 
 
@@ -143,9 +150,16 @@ def _mapped(
             "unavailable", f"{what} was accepted but is still being processed; repeat it with the same Idempotency-Key"
         )
     assert isinstance(error, RPCError)
+    if _namespace_missing(error):  # a deployment mistake, not the use case's state
+        return ServiceError("unavailable", f"the workflow service refused: {error.message} (TEMPORAL_NAMESPACE)")
     if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS):
         return ServiceError("conflict", ended)
     return unavailable()
+
+
+def _namespace_missing(error: RPCError) -> bool:
+    details = error.grpc_status.details if error.status == RPCStatusCode.NOT_FOUND else []
+    return any(detail.type_url.endswith(".NamespaceNotFoundFailure") for detail in details)
 
 
 def unavailable() -> ServiceError:
