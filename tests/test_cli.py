@@ -160,22 +160,13 @@ def test_a_command_without_its_database_says_so_in_one_line(environment):
 def test_a_worker_started_before_temporal_waits_for_it_and_stops_cleanly(environment, tmp_path: Path):
     """As in a compose start: no traceback and no exit while Temporal is not up; polling once it is."""
     temporal_port = free_port()
-    new_signing_key(tmp_path / "signing.pem")
-    env = environment | {
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "AIMS_PAYLOAD_KEYS": new_key(),
-        "AIMS_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"), "AIMS_LOG_FORMAT": "text",
-    }  # fmt: skip
-    assert aims("migrate", env=env).returncode == 0
+    env = worker_environment(environment, tmp_path, temporal_port)
     worker = subprocess.Popen([sys.executable, "-m", "aims.cli", "worker"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
     server = None
     try:
         read_until(worker, "waiting for Temporal at 127.0.0.1:")
-        server = subprocess.Popen(
-            [binary("temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(temporal_port),
-             "--ui-port", str(free_port()), "--log-level", "error"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server = temporal_server(temporal_port)
         read_until(worker, "worker polling")
         worker.send_signal(signal.SIGINT)
         rest, _ = worker.communicate(timeout=30)
@@ -192,3 +183,47 @@ def read_until(process: subprocess.Popen[str], text: str, seconds: float = 90) -
     deadline = time.monotonic() + seconds
     while text not in (line := process.stdout.readline()):
         assert line and time.monotonic() < deadline, f"never printed {text!r}"
+
+
+def test_a_worker_told_a_namespace_temporal_does_not_have_says_so_in_one_line(environment, tmp_path: Path):
+    temporal_port = free_port()
+    env = worker_environment(environment, tmp_path, temporal_port) | {"TEMPORAL_NAMESPACE": "no-such-namespace"}
+    server = temporal_server(temporal_port)
+    try:
+        wait_for_port(temporal_port)
+        result = subprocess.run([sys.executable, "-m", "aims.cli", "worker"], env=env, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+    finally:
+        server.kill()
+        server.wait()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "has no namespace 'no-such-namespace': set TEMPORAL_NAMESPACE" in result.stderr
+
+
+def worker_environment(environment: dict[str, str], tmp_path: Path, temporal_port: int) -> dict[str, str]:
+    """What `aims worker` needs besides Temporal: keys and a migrated database."""
+    new_signing_key(tmp_path / "signing.pem")
+    env = environment | {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}", "AIMS_PAYLOAD_KEYS": new_key(),
+        "AIMS_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"), "AIMS_LOG_FORMAT": "text",
+    }  # fmt: skip
+    assert aims("migrate", env=env).returncode == 0
+    return env
+
+
+def wait_for_port(port: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.2)
+
+
+def temporal_server(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [binary("temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--ui-port", str(free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip

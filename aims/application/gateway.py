@@ -150,14 +150,15 @@ def _mapped(
             "unavailable", f"{what} was accepted but is still being processed; repeat it with the same Idempotency-Key"
         )
     assert isinstance(error, RPCError)
-    if _namespace_missing(error):  # a deployment mistake, not the use case's state
+    if namespace_missing(error):  # a deployment mistake, not the use case's state
         return ServiceError("unavailable", f"the workflow service refused: {error.message} (TEMPORAL_NAMESPACE)")
     if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.ALREADY_EXISTS):
         return ServiceError("conflict", ended)
     return unavailable()
 
 
-def _namespace_missing(error: RPCError) -> bool:
+def namespace_missing(error: RPCError) -> bool:
+    """Temporal has no namespace of the name configured (TEMPORAL_NAMESPACE)."""
     details = error.grpc_status.details if error.status == RPCStatusCode.NOT_FOUND else []
     return any(detail.type_url.endswith(".NamespaceNotFoundFailure") for detail in details)
 

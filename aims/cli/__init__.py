@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
+from temporalio.service import RPCError
 
 from activities.checkpoint import sign_checkpoint
 from aims import verify_evidence
+from aims.application.gateway import namespace_missing
 from aims.domain.durations import Duration
 from aims.domain.policy import ROLES
 from aims.observability import setup_logging
@@ -120,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     except OperationalError as error:  # the database is down or unreachable: say so, no traceback
         reason = str(error.orig or error).splitlines()[0]
         print(f"aims: the database {safe_url(settings.database_url)} is unavailable: {reason}", file=sys.stderr)
+        return 2
+    except RPCError as error:
+        if not namespace_missing(error):
+            raise
+        print(f"aims: Temporal at {settings.temporal_address} has no namespace {settings.temporal_namespace!r}: set "
+              "TEMPORAL_NAMESPACE, or create it (temporal operator namespace create)", file=sys.stderr)  # fmt: skip
         return 2
 
 
