@@ -57,7 +57,8 @@ def aims_processes(
     logs: Path,
     environment: Mapping[str, str] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
-    """`aims worker` and `aims api`, each in its own process, as in a split deployment (logs in `logs`)."""
+    """`aims worker` and `aims api`, each in its own process, as in a split deployment (logs in
+    `logs`): [worker, api], or [api] alone with workers=0."""
     variables = os.environ | {
         "TEMPORAL_ADDRESS": temporal,
         "AIMS_DATABASE_URL": database_url,
@@ -74,12 +75,13 @@ def aims_processes(
     # it, every workflow's sandbox compiles the workflow's source again: 15% of the worker's CPU.
     variables.pop("PYTHONDONTWRITEBYTECODE", None)
     aims = [sys.executable, "-m", "aims.cli"]
-    return [
-        subprocess.Popen([*aims, "worker", "--processes", str(workers)], env=variables,
-                         stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT),
-        subprocess.Popen([*aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
-                         stdout=(logs / "api.log").open("wb"), stderr=subprocess.STDOUT),
-    ]  # fmt: skip
+    api = subprocess.Popen([*aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
+                           stdout=(logs / "api.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    if not workers:
+        return [api]
+    worker = subprocess.Popen([*aims, "worker", "--processes", str(workers)], env=variables,
+                              stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    return [worker, api]
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -166,7 +166,7 @@ async def main(count: int, requests: int, server: str, as_json: bool) -> None:
         ids = list(session.scalars(select(UseCase.id)))
     port = free_port()
     # Reads never connect to Temporal: the address is never dialled.
-    processes = aims_processes("127.0.0.1:1", database_url, "unused", port, workers=1, logs=logs)[1:]
+    processes = aims_processes("127.0.0.1:1", database_url, "unused", port, workers=0, logs=logs)  # reads only
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             await wait_until_ready(http, temporal=False)
