@@ -23,7 +23,7 @@ from temporalio.client import Client
 
 from aims.connection import connect
 from aims.domain.bounds import BODY_MAX_BYTES
-from aims.persistence.db import session_factory
+from aims.persistence.db import failure_reason, session_factory
 from aims.settings import Settings, check_proxy_settings, load_policy
 from aims.application.errors import ServiceError
 from aims.application.gateway import UseCaseGateway, unavailable
@@ -98,9 +98,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     @app.exception_handler(PoolTimeout)
     async def _database_unavailable(request: Request, error: Exception) -> Response:
         # Down, restarting, out of connections or locked: nothing was changed, the same request
-        # may be sent again. The log gets the driver's reason, never the statement or its values.
-        reason = str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        # may be sent again.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, failure_reason(error))
         return await _service_error(request, ServiceError("unavailable", "the database is unavailable; try again shortly"))
 
     @app.exception_handler(Exception)

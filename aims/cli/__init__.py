@@ -29,7 +29,7 @@ from aims.domain.policy import ROLES
 from aims.observability import setup_logging
 from aims.persistence import chains, users
 from aims.payloads import new_key
-from aims.persistence.db import migrate, safe_url, transaction
+from aims.persistence.db import failure_reason, migrate, safe_url, transaction
 from aims.settings import (
     PolicyError,
     Settings,
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command(args, settings)
     except OperationalError as error:  # the database is down or unreachable: say so, no traceback
-        reason = str(error.orig or error).splitlines()[0]
-        print(f"aims: the database {safe_url(settings.database_url)} is unavailable: {reason}", file=sys.stderr)
+        print(f"aims: the database {safe_url(settings.database_url)} is unavailable: {failure_reason(error)}",
+              file=sys.stderr)  # fmt: skip
         return 2
     except RPCError as error:
         if not namespace_missing(error):

@@ -31,6 +31,12 @@ def safe_url(url: str) -> str:
     return make_url(normalise_url(url)).render_as_string(hide_password=True)
 
 
+def failure_reason(error: Exception) -> str:
+    """Why the database refused or could not be reached, in its driver's words: the first line,
+    never the statement or its values (they may hold tokens or documents)."""
+    return str(getattr(error, "orig", None) or type(error).__name__).splitlines()[0]
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
