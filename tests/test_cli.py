@@ -129,6 +129,27 @@ def test_aims_dev_serves_everything_and_a_restart_loses_nothing(environment):
         dev.stop(signal.SIGHUP)
 
 
+def test_aims_dev_killed_outright_takes_its_temporal_server_with_it(environment):
+    """`kill -9` leaves aims no time to stop the server it started; the kernel stops it instead,
+    so its ports are free for the next `make run`."""
+    dev = Dev(environment)
+    dev.start()
+    assert dev.process is not None
+    os.killpg(dev.process.pid, signal.SIGKILL)
+    dev.process.wait(timeout=30)
+    wait_until_closed(dev.temporal_port)
+
+
+def wait_until_closed(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        assert time.monotonic() < deadline, f"something still listens on {port}"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("taken", ["port", "temporal_port", "ui_port"])
 def test_aims_dev_refuses_a_port_in_use_before_it_starts_anything(environment, taken):
     """Another `aims dev` holding the port: its Temporal must not serve ours, nor our worker take its tasks."""
@@ -176,6 +197,39 @@ def test_a_worker_started_before_temporal_waits_for_it_and_stops_cleanly(environ
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_worker_processes_end_with_the_worker_that_started_them(environment, tmp_path: Path):
+    """`aims worker --processes 2` killed outright: its second process does not poll on, orphaned."""
+    temporal_port = free_port()
+    env = worker_environment(environment, tmp_path, temporal_port)
+    server = temporal_server(temporal_port)
+    worker = subprocess.Popen([sys.executable, "-m", "aims.cli", "worker", "--processes", "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        read_until(worker, "worker polling")
+        read_until(worker, "worker polling")
+        children = [int(pid) for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+        assert len(children) == 1
+        worker.kill()
+        worker.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _running(children[0]):
+            assert time.monotonic() < deadline, "the second worker process outlived the first"
+            time.sleep(0.2)
+    finally:
+        for process in (worker, server):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _running(pid: int) -> bool:
+    """Neither gone nor a zombie waiting for whoever adopted it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def read_until(process: subprocess.Popen[str], text: str, seconds: float = 90) -> None:

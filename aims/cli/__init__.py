@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import getpass
 import os
@@ -14,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -269,7 +270,7 @@ def _workers(settings: Settings, processes: int) -> int:
     """One worker here and the others in child processes: a worker is CPU-bound on one core."""
     children = [
         subprocess.Popen([sys.executable, "-m", "aims.cli", "worker", "--processes", "1"],
-                         env=child_worker_environment(settings, number))
+                         env=child_worker_environment(settings, number), preexec_fn=_ends_with_this_process())
         for number in range(1, max(processes, 1))
     ]  # fmt: skip
     try:
@@ -357,6 +358,7 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         # and the API first and the server last (stopped together, the worker's shutdown call
         # found the server gone and printed a warning).
         process_group=0,
+        preexec_fn=_ends_with_this_process(),
     )
     try:
         _wait_for_port("127.0.0.1", args.temporal_port, server)
@@ -373,6 +375,25 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         if server.poll() is None:
             server.kill()
     return 0
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _ends_with_this_process() -> Callable[[], None] | None:
+    """For a child process that must not outlive this one, even killed outright (`kill -9`
+    leaves no time to stop it): on Linux the kernel sends it SIGTERM when we die. Elsewhere,
+    None (nothing to add)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent, prctl = os.getpid(), ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+
+    def in_the_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # we died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_the_child
 
 
 def _interrupt(signum: int, frame: object) -> None:
