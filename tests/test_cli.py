@@ -3,6 +3,7 @@ with Ctrl-C and started again without losing anything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -222,6 +223,29 @@ def test_worker_processes_end_with_the_worker_that_started_them(environment, tmp
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_api_processes_end_with_the_api_that_started_them(environment, tmp_path: Path):
+    """`aims api --workers 2` killed outright: the processes uvicorn started stop serving."""
+    port = free_port()
+    env = worker_environment(environment, tmp_path, free_port()) | {"AIMS_SECRET_KEY": "k" * 48}
+    api = subprocess.Popen([sys.executable, "-m", "aims.cli", "api", "--workers", "2", "--host", "127.0.0.1",
+                            "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code:
+                    break
+            assert api.poll() is None and time.monotonic() < deadline, "aims api did not answer"
+            time.sleep(0.2)
+        api.kill()
+        api.wait(timeout=30)
+        wait_until_closed(port)
+    finally:
+        if api.poll() is None:
+            api.kill()
+            api.wait()
 
 
 def _running(pid: int) -> bool:

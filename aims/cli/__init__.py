@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ctypes
 import datetime as dt
+import functools
 import getpass
 import os
 import shutil
@@ -300,7 +301,8 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> No
     # proxy_headers=False: only api.proxy.TrustedProxies decides whom to believe.
     options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "proxy_headers": False}
     if workers > 1:  # each process builds the app from the same environment
-        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+        os.environ[_PARENT_PID] = str(os.getpid())
+        uvicorn.run("aims.cli:api_process_app", factory=True, workers=workers, **options)
         return
     from api.app import create_app
 
@@ -378,22 +380,38 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 _PR_SET_PDEATHSIG = 1
+# Set for the API processes `aims api --workers N` starts: the process they end with.
+_PARENT_PID = "AIMS_PARENT_PID"
 
 
-def _ends_with_this_process() -> Callable[[], None] | None:
-    """For a child process that must not outlive this one, even killed outright (`kill -9`
-    leaves no time to stop it): on Linux the kernel sends it SIGTERM when we die. Elsewhere,
-    None (nothing to add)."""
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _end_with(parent: int) -> None:
+    """Linux: have the kernel send this process SIGTERM when `parent`, its parent, dies, so it
+    does not outlive aims even killed outright (`kill -9` leaves no time to stop anything)."""
     if not sys.platform.startswith("linux"):
-        return None
-    parent, prctl = os.getpid(), ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+        return
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
-    def in_the_child() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # we died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
 
-    return in_the_child
+def _ends_with_this_process() -> Callable[[], None]:
+    """A `preexec_fn` for a child process that must end with this one."""
+    _libc()  # loaded here: the child runs this between fork and exec
+    return functools.partial(_end_with, os.getpid())
+
+
+def api_process_app() -> Any:
+    """The app of each process `aims api --workers N` starts (uvicorn imports this by name): it
+    ends with the process that started it."""
+    from api.app import create_app
+
+    _end_with(int(os.environ[_PARENT_PID]))
+    return create_app()
 
 
 def _interrupt(signum: int, frame: object) -> None:
