@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import dataclasses
@@ -27,7 +28,7 @@ from aims.persistence.db import transaction
 from aims.persistence.register import record_transition
 from tests import domain_kit as kit
 from tests import people
-from tests.intakes import ASSESSMENT, changed, code_assistant, invoice_ocr
+from tests.intakes import ASSESSMENT, SIGNOFF, changed, code_assistant, invoice_ocr
 from tests.test_api import AIMS, OWNER, REQ, RISK, Api, settings_for
 
 
@@ -133,6 +134,47 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
         queue = (await browser.get("/approvals")).text
         assert f'href="/use-cases/{wordy}"' in queue and ("Reads invoices " * 19) + "Reads..." in queue
         assert ("Reads invoices " * 25) not in queue  # the queue shows the start; the page has it all
+
+
+def form_of(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to `action`, as the browser sends them."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', html, re.S).group(0)
+    return dict(re.findall(r'<input type="hidden" name="(csrf|version|back|submission)" value="([^"]*)">', form))
+
+
+async def test_a_form_sent_twice_is_recorded_once_and_answered_alike(web: Web):
+    """A double click, or a browser sending a form again: one decision, one incident, and the
+    same answer both times (the second was told the gate is no longer open, or filed a second incident)."""
+    name = f"Twice {uuid.uuid4().hex[:6]}"
+    uc = (await web.api.ok(REQ, "/api/use-cases", changed(invoice_ocr(), name=name)))["id"]
+    assess = f"/use-cases/{uc}/assessment"
+    async with web.signed_in(OWNER) as owner:
+        fields = assessment_form_data(ASSESSMENT) | form_of((await owner.get(assess)).text, assess)
+        assert [(await owner.post(assess, data=fields)).status_code for _ in range(2)] == [303, 303]
+    decide = f"/use-cases/{uc}/gates/v1-final-aims_owner/decision"
+    async with web.signed_in(AIMS) as aims_owner:
+        fields = form_of((await aims_owner.get("/approvals")).text, decide) | {"decision": "approve"}
+        first, again = await aims_owner.post(decide, data=fields), await aims_owner.post(decide, data=fields)
+        assert first.status_code == again.status_code == 303
+        assert again.headers["location"] == first.headers["location"]  # "Recorded: you approved …" both times
+    await web.api.ok(OWNER, f"/api/use-cases/{uc}/sign-off", SIGNOFF)
+    report = f"/use-cases/{uc}/actions/incident"
+    async with web.signed_in(OWNER) as owner:
+        incident = form_of((await owner.get(f"/use-cases/{uc}")).text, report) | {"severity": "minor",
+                                                                                   "description": "Blurry scan"}  # fmt: skip
+        assert (await owner.post(report, data=incident)).status_code == 303
+        assert (await owner.post(report, data=incident)).status_code == 303
+        at_once = form_of((await owner.get(f"/use-cases/{uc}")).text, report) | {"severity": "minor",
+                                                                                  "description": "Torn scan"}  # fmt: skip
+        both = await asyncio.gather(owner.post(report, data=at_once), owner.post(report, data=at_once))
+        assert [response.status_code for response in both] == [303, 303]
+        tampered = await owner.post(report, data=incident | {"submission": "<script>"})
+        assert tampered.status_code == 422 and "submission: not a form this site made" in tampered.text
+    state = (await web.api.get(AIMS, f"/api/use-cases/{uc}")).json()
+    assert state["incidents"] == 2 and [r["description"] for r in state["incident_reports"]] == ["Blurry scan", "Torn scan"]
+    trail = (await web.api.get(AIMS, f"/api/use-cases/{uc}/audit")).json()["events"]
+    assert [event["type"] for event in trail].count("gate_decided") == 1
+    assert [event["type"] for event in trail].count("assessment_submitted") == 1
 
 
 async def test_use_case_page_shows_why_and_offers_only_allowed_actions(web: Web):

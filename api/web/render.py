@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from aims.domain import trail, wording
 from api.web import flash
+from api.web.submissions import new_submission
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STATIC_DIR = Path(__file__).parent / "static"
@@ -61,3 +62,4 @@ templates.env.globals["next_steps"] = wording.next_steps
 templates.env.filters["role_name"] = wording.role_name
 templates.env.filters["who"] = wording.who
 templates.env.globals["describe_event"] = trail.describe
+templates.env.globals["new_submission"] = new_submission

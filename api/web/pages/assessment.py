@@ -15,7 +15,7 @@ from aims.domain.bounds import LIST_MAX
 from aims.domain.commands import SubmitAssessment
 from api.deps import UseCaseId
 from api.routes.actions import ACTIONS_BY_NAME
-from api.web import assessment_form, flash
+from api.web import assessment_form, flash, submissions
 from api.web.auth import PageService, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -52,7 +52,8 @@ async def submit_assessment(request: Request, use_case_id: UseCaseId, viewer: Vi
     if assessment is None:
         return _show(request, viewer, service, use_case_id, body, errors, 422)
     try:
-        detail = await service.act(use_case_id, SubmitAssessment(actor=service.actor, assessment=assessment), None)
+        key = submissions.idempotency_key(str(form.get(submissions.FIELD, "")))
+        detail = await service.act(use_case_id, SubmitAssessment(actor=service.actor, assessment=assessment), key)
     except ServiceError as error:
         if error.code != "invalid":
             raise

@@ -19,7 +19,7 @@ from api.deps import GateId, UseCaseId
 from aims.application.errors import REFUSALS, ServiceError
 from aims.application.service import UseCaseService
 from api.routes.actions import ACTIONS_BY_NAME
-from api.web import documents, flash
+from api.web import documents, flash, submissions
 from api.web.auth import PageService, Viewer, ViewerDep, check_csrf
 from api.web.forms import FORMS
 from api.web.pages.approvals import approval_queue
@@ -76,7 +76,8 @@ async def act(
     registered = ACTIONS_BY_NAME[action]
     try:
         body = registered.body.model_validate(FORMS[action](form))
-        detail = await service.act(use_case_id, registered.command(service.actor, body, {}), None)
+        key = submissions.idempotency_key(str(form.get(submissions.FIELD, "")))
+        detail = await service.act(use_case_id, registered.command(service.actor, body, {}), key)
     except ValidationError as error:
         return await _form_again(request, use_case_id, viewer, service, action, form, _field_errors(error))
     except ServiceError as error:
@@ -122,15 +123,17 @@ async def decide(
     version: Annotated[int | None, Form(ge=1)] = None,
     csrf: Annotated[str, Form(max_length=200)] = "",
     back: Annotated[str, Form(max_length=32)] = "",
+    submission: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     check_csrf(viewer, csrf)
+    key = submissions.idempotency_key(submission)
     try:
         body = actions.GateDecision.model_validate({"decision": decision, "comment": comment})
     except ValidationError:
         raise ServiceError("invalid", "decision: choose approve, reject or request changes", field="decision") from None
     command = DecideGate(actor=service.actor, gate_id=gate_id, body=body, version=version)
     try:
-        detail = await service.act(use_case_id, command, None)
+        detail = await service.act(use_case_id, command, key)
     except ServiceError as error:
         if error.code not in REFUSALS:
             raise

@@ -1,0 +1,26 @@
+"""A form is recorded once however often it is sent. Each rendered form carries a submission id
+that becomes its command's idempotency key, so a double click or a browser sending the form
+again gets the first answer and nothing is done twice (a second incident, a refused decision)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from aims.application.errors import ServiceError
+
+FIELD = "submission"
+_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_submission() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def idempotency_key(value: str) -> str | None:
+    """The idempotency key of a form sent with this submission id (None from a page without one)."""
+    if not value:
+        return None
+    if not _SHAPE.fullmatch(value):
+        raise ServiceError("invalid", "submission: not a form this site made; reload the page", field=FIELD)
+    return f"form:{value}"
