@@ -33,7 +33,7 @@ from api.limits import BodyLimit
 from api.proxy import TrustedProxies
 from api.telemetry import RequestTelemetry, metrics_response
 from api.routes import actions, approvals, codec, evidence, nonconformities, reports, soa, use_cases
-from api.web import pages
+from api.web import pages, submissions
 from api.web.auth import SignInRequired
 from api.web.render import STATIC_DIR, render
 
@@ -91,8 +91,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None) -
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, error: ServiceError) -> Response:
         if not request.url.path.startswith(("/api/", "/slack/", "/codec/")):
-            return render(request, "error.html", None, status_code=error.status, error=error.message)
-        return JSONResponse(error.body(), status_code=error.status, headers=_ERROR_HEADERS.get(error.code))
+            message = error.message
+            if submissions.sent_from_a_form(error.retry_key):
+                message += "; go back and send the form again to see its outcome (it is recorded once)"
+            return render(request, "error.html", None, status_code=error.status, error=message)
+        headers = _ERROR_HEADERS.get(error.code, {}) | ({"Idempotency-Key": error.retry_key} if error.retry_key else {})
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

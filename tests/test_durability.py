@@ -69,20 +69,22 @@ async def test_killed_worker_loses_nothing(api: Api, dev_env: WorkflowEnvironmen
     first.send_signal(signal.SIGKILL)
     first.wait()
 
-    # The decision is sent while no worker runs: the API answers 503 and the caller retries
-    # with the same Idempotency-Key until a new worker has applied it, once.
+    # The decision is sent while no worker runs, without an Idempotency-Key: the API answers 503
+    # naming the key that repeats it safely, and the caller retries with it until a new worker
+    # has applied it, once.
     path = f"/api/use-cases/{uc}/gates/v1-review-risk/decision"
-    decision = asyncio.create_task(api.post(RISK, path, {"decision": "approve"}, key="k1"))
-    await asyncio.sleep(0.5)
-    assert not decision.done()
+    response = await api.post(RISK, path, {"decision": "approve"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
+    key = response.headers["idempotency-key"]
+    assert response.json()["detail"]["idempotency_key"] == key
+    assert f"did not answer in time; it may yet be applied; to repeat it safely, send it again with the header Idempotency-Key: {key}" in response.text
     second = start_worker(dev_env, database_url, task_queue)
     try:
         await wait_until_polling(second)
-        response = await decision
         for _ in range(10):
+            response = await api.post(RISK, path, {"decision": "approve"}, key=key)
             if response.status_code != 503:
                 break
-            response = await api.post(RISK, path, {"decision": "approve"}, key="k1")
         assert response.status_code == 200, response.text
         await api.decide(SECURITY, uc, "v1-review-security")
         await api.decide(AIMS, uc, "v1-final-aims_owner")
@@ -114,6 +116,8 @@ async def test_with_temporal_down_reads_work_and_commands_get_503_and_retry_afte
             response = await api.post(REQ, "/api/use-cases", code_assistant())
             assert response.status_code == 503 and response.headers["retry-after"] == "5", response.text
             assert response.json()["detail"]["error"] == "unavailable"
+        again = await api.post(REQ, "/api/use-cases", code_assistant(), key=response.headers["idempotency-key"])
+        assert again.status_code == 503 and again.headers["idempotency-key"] == response.headers["idempotency-key"]
         assert (await api.get(AIMS, "/api/use-cases")).json()["total"] == before
 
 

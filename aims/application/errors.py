@@ -25,13 +25,20 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
         self.field = field
+        # A command that may or may not have been applied: the Idempotency-Key that repeats it once.
+        self.retry_key: str | None = None
 
     @property
     def status(self) -> int:
         return STATUS[self.code]
 
     def body(self) -> dict[str, object]:
-        detail: dict[str, object] = {"error": self.code, "message": self.message}
+        message = self.message
+        if self.retry_key:
+            message += f"; to repeat it safely, send it again with the header Idempotency-Key: {self.retry_key}"
+        detail: dict[str, object] = {"error": self.code, "message": message}
         if self.field:
             detail["field"] = self.field
+        if self.retry_key:
+            detail["idempotency_key"] = self.retry_key
         return {"detail": detail}

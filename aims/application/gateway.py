@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -46,17 +47,18 @@ _REFUSAL_CODES = {"forbidden", "conflict", "invalid", "not_found"}
 T = TypeVar("T")
 
 
-def request_id(kind: str, use_case_id: str, caller: str, idempotency_key: str | None) -> str:
-    """The Update id: derived from the caller's Idempotency-Key (a retry decides once), else unique."""
-    if idempotency_key is None:
-        return f"{kind}:{uuid.uuid4()}"
+def new_idempotency_key() -> str:
+    """For a command sent without one: a retry with it (the API tells the caller) applies once."""
+    return secrets.token_urlsafe(18)
+
+
+def request_id(kind: str, use_case_id: str, caller: str, idempotency_key: str) -> str:
+    """The Update id, derived from the caller's Idempotency-Key: a retry decides once."""
     digest = hashlib.sha256(f"{caller}\n{use_case_id}\n{idempotency_key}".encode()).hexdigest()[:32]
     return f"{kind}:{digest}"
 
 
-def use_case_id_for(caller: str, idempotency_key: str | None) -> str:
-    if idempotency_key is None:
-        return str(uuid.uuid4())
+def use_case_id_for(caller: str, idempotency_key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aims:intake:{caller}:{idempotency_key}"))
 
 
@@ -144,11 +146,9 @@ def _mapped(
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type in _REFUSAL_CODES:
             return ServiceError(cause.type, cause.message)  # type: ignore[arg-type]
-        return ServiceError("unavailable", f"{what} could not be applied; try again with the same Idempotency-Key")
-    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return ServiceError(
-            "unavailable", f"{what} was accepted but is still being processed; repeat it with the same Idempotency-Key"
-        )
+        return ServiceError("unavailable", f"{what} could not be applied")
+    if isinstance(error, WorkflowUpdateRPCTimeoutOrCancelledError):  # no worker answered in time (none running?)
+        return ServiceError("unavailable", f"{what} was sent, but the workflow did not answer in time; it may yet be applied")
     assert isinstance(error, RPCError)
     if namespace_missing(error):  # a deployment mistake, not the use case's state
         return ServiceError("unavailable", f"the workflow service refused: {error.message} (TEMPORAL_NAMESPACE)")

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import Row, exists, select
@@ -29,7 +29,7 @@ from aims.persistence.models import GateDecision, Notification, UseCase, User
 from aims.signing import SigningKey
 from aims.application import evidence
 from aims.application.errors import ServiceError
-from aims.application.gateway import UseCaseGateway, request_id, use_case_id_for
+from aims.application.gateway import UseCaseGateway, new_idempotency_key, request_id, use_case_id_for
 
 GatewayFactory = Callable[[], Awaitable[UseCaseGateway]]
 
@@ -38,6 +38,9 @@ class ClassificationPreview(BaseModel):
     classification: Classification
     review_roles: list[str]
     final_role: str | None
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ class Prepared:
 
 def refused(error: Refused) -> ServiceError:
     return ServiceError(error.code, error.message)
+
+
+async def _repeatable(sending: Awaitable[T], idempotency_key: str) -> T:
+    """A command Temporal did not settle (unreachable, or no answer in time) names the key that
+    repeats it safely, so a caller who sent none can still retry without doing it twice."""
+    try:
+        return await sending
+    except ServiceError as error:
+        if error.code == "unavailable":
+            error.retry_key = idempotency_key
+        raise
 
 
 @dataclass
@@ -239,11 +253,15 @@ class UseCaseService(Caller):
             permissions.require_may_act(self.actor)
         except Refused as error:
             raise refused(error) from None
-        use_case_id = use_case_id_for(self.user.email, idempotency_key)
+        key = idempotency_key or new_idempotency_key()
+        use_case_id = use_case_id_for(self.user.email, key)
         if not await asyncio.to_thread(self._exists, intake, use_case_id):
-            gateway = await self.gateway()
-            await gateway.start(use_case_id, self.user.email, intake, ClassifyResult.of(intake, self.policy))
+            await _repeatable(self._start(use_case_id, intake), key)
         return await asyncio.to_thread(self.fresh_detail, use_case_id)
+
+    async def _start(self, use_case_id: str, intake: Intake) -> Ack:
+        gateway = await self.gateway()
+        return await gateway.start(use_case_id, self.user.email, intake, ClassifyResult.of(intake, self.policy))
 
     def _exists(self, intake: Intake, use_case_id: str) -> bool:
         with self.db() as session:
@@ -251,11 +269,12 @@ class UseCaseService(Caller):
             return queries.use_case_row(session, use_case_id) is not None
 
     async def act(self, use_case_id: str, command: Command, idempotency_key: str | None) -> dict[str, Any]:
-        prepared = await asyncio.to_thread(self.prepare, use_case_id, command, idempotency_key)
-        await self.send(prepared)
+        key = idempotency_key or new_idempotency_key()
+        prepared = await asyncio.to_thread(self.prepare, use_case_id, command, key)
+        await _repeatable(self.send(prepared), key)
         return await asyncio.to_thread(self.fresh_detail, use_case_id)
 
-    def prepare(self, use_case_id: str, command: Command, idempotency_key: str | None) -> Prepared:
+    def prepare(self, use_case_id: str, command: Command, idempotency_key: str) -> Prepared:
         """Check the command with the workflow's own rules against the register (reads only)."""
         with self.db() as session:
             row = self.row(session, use_case_id)

@@ -10,6 +10,7 @@ import secrets
 from aims.application.errors import ServiceError
 
 FIELD = "submission"
+_PREFIX = "form:"
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
@@ -23,4 +24,9 @@ def idempotency_key(value: str) -> str | None:
         return None
     if not _SHAPE.fullmatch(value):
         raise ServiceError("invalid", "submission: not a form this site made; reload the page", field=FIELD)
-    return f"form:{value}"
+    return _PREFIX + value
+
+
+def sent_from_a_form(idempotency_key: str | None) -> bool:
+    """Sending the same form again repeats this key (Back, then the same button)."""
+    return bool(idempotency_key and idempotency_key.startswith(_PREFIX))
