@@ -78,7 +78,7 @@ async def record_governance(env: WorkflowEnvironment, database_url: str) -> None
     with transaction(database_url) as session:
         draft = add_draft(session, soa.SoaProposal.model_validate(full_soa()), AIMS.email, now).number
         raised = nc.RaiseNonconformity(source="audit_finding", description="Logs kept 3 months", action=action)
-        number = nc_records.add_draft(session, raised, RISK.email, now).number
+        number = nc_records.add_draft(session, raised, RISK.email, now, "recording").number
     statement = await env.client.start_workflow("StatementOfApplicability", soa.SoaInput(), id="soa-record",
                                                 task_queue="record")  # fmt: skip
     await statement.execute_update("propose_soa", soa.ProposeSoa(actor=AIMS, draft=draft), result_type=soa.SoaAck)

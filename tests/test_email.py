@@ -325,7 +325,7 @@ async def test_soa_proposals_corrective_actions_and_reviews_reach_people_by_emai
              "action": {"description": "Keep logs 6 months", "owner": OWNER,
                         "due_at": (now + dt.timedelta(days=14)).isoformat()}}  # fmt: skip
         )
-        number = nc_records.add_draft(session, body, AIMS, now).number
+        number = nc_records.add_draft(session, body, AIMS, now, str(uuid.uuid4())).number
     aims, executive = Actor(email=AIMS, roles=["aims_owner"]), Actor(email=EXEC, roles=["executive"])
     queue = f"governance-{uuid.uuid4()}"
     async with worker_for(time_env.client, queue, database_url, [EmailChannel(settings, PUBLIC)], PUBLIC):

@@ -4,6 +4,7 @@ the gates' ladder into the stalled view."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -71,7 +72,7 @@ async def test_a_late_action_climbs_the_ladder_and_a_reopened_one_closes(time_en
         for email, roles in ((AIMS, ["aims_owner"]), (OWNER, ["requester"])):
             users.add_user(session, email=email, name=email, roles=roles, slack_user_id=None, now=NOW, by="tests")
         number = records.add_draft(session, nc.RaiseNonconformity.model_validate(raised()), RISK,
-                                   dt.datetime.now(dt.UTC)).number  # fmt: skip
+                                   dt.datetime.now(dt.UTC), str(uuid.uuid4())).number  # fmt: skip
     owner, aims = Actor(email=OWNER, roles=["requester"]), Actor(email=AIMS, roles=["aims_owner"])
     async with worker_for(time_env.client, "nc", database_url):
         gateway = UseCaseGateway(time_env.client, "nc")
@@ -127,6 +128,20 @@ async def test_nonconformities_over_the_api(api: Api):
     assert number in [n["number"] for n in (await api.get(AIMS, "/api/nonconformities", status="closed")).json()]
 
 
+async def test_a_nonconformity_is_raised_once_per_idempotency_key(api: Api):
+    """A retried request (a timeout, a double click) answers with the nonconformity it raised."""
+    body = raised("audit_finding") | {"description": f"Retried {uuid.uuid4().hex[:6]}"}
+    key = str(uuid.uuid4())
+    first = await api.post(RISK, "/api/nonconformities", body, key=key)
+    again, at_once = await asyncio.gather(*(api.post(RISK, "/api/nonconformities", body, key=key) for _ in range(2)))
+    assert first.status_code == again.status_code == at_once.status_code == 201, first.text
+    assert first.json()["number"] == again.json()["number"] == at_once.json()["number"]
+    other = await api.post(AIMS, "/api/nonconformities", body, key=key)  # the key is the caller's own
+    assert other.json()["number"] != first.json()["number"]
+    listed = (await api.get(AIMS, "/api/nonconformities")).json()
+    assert [n["raised_by"] for n in listed if n["description"] == body["description"]] == [AIMS, RISK]
+
+
 async def test_the_pages_raise_complete_and_check_a_nonconformity(api: Api):
     import re
 
@@ -153,8 +168,11 @@ async def test_the_pages_raise_complete_and_check_a_nonconformity(api: Api):
     assert 'id="action_due" name="action_due" aria-invalid="true"' in past.text and "Review found stale docs" in past.text
     unknown = await http.post("/nonconformities", data=form | {"action_owner": OWNER, "use_case_id": "no-such-use-case"})
     assert unknown.status_code == 422 and 'id="error-use_case_id">no use case &#39;no-such-use-case&#39;' in unknown.text
+    page = await http.get("/nonconformities")
+    form |= {"submission": re.search(r'name="submission" value="([^"]+)"', page.text).group(1)}
     created = await http.post("/nonconformities", data=form | {"action_owner": OWNER})
-    assert created.status_code == 303
+    twice = await http.post("/nonconformities", data=form | {"action_owner": OWNER})  # a double click
+    assert created.status_code == twice.status_code == 303 and twice.headers["location"] == created.headers["location"]
     number = int(re.search(r"/nonconformities/(\d+)", created.headers["location"]).group(1))
     assert f"Raised: nonconformity {number}. {OWNER} is asked to do its action by" in (await http.get(created.headers["location"])).text
 

@@ -72,6 +72,23 @@ async def test_an_executive_records_decisions_that_become_corrective_actions(api
     assert review["number"] in [r["number"] for r in (await api.get(AIMS, "/api/reports/management-reviews")).json()]
 
 
+async def test_a_review_is_recorded_once_per_idempotency_key_with_its_actions(api: Api):
+    today = dt.datetime.now(dt.UTC).date()
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
+    decision = f"Audit the suppliers {uuid.uuid4().hex[:6]}"
+    body = {"period_from": (today - dt.timedelta(days=90)).isoformat(), "period_to": today.isoformat(),
+            "decisions": [{"decision": decision, "action": {"description": "Audit them", "owner": RISK, "due_at": due}}]}  # fmt: skip
+    key = str(uuid.uuid4())
+    first, again = [await api.post(EXEC, "/api/reports/management-reviews", body, key=key) for _ in range(2)]
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json() == again.json()
+    raised = [n for n in (await api.get(AIMS, "/api/nonconformities")).json() if n["description"] == decision]
+    assert [n["number"] for n in raised] == [first.json()["decisions"][0]["nonconformity"]]
+    trail = (await api.get(AIMS, "/api/audit/system")).json()["events"]
+    recorded = [e for e in trail if e["type"] == "management_review_recorded" and e["data"]["number"] == first.json()["number"]]
+    assert len(recorded) == 1
+
+
 async def test_the_review_opens_in_the_browser_for_top_management(api: Api):
     from tests.test_web import sign_in
 
@@ -128,6 +145,6 @@ async def test_the_quarterly_schedule_puts_the_review_on_the_list_until_it_is_he
         assert [item["assignees"] for item in late] == [[EXEC]] and late[0]["link"].startswith("/reports/")
         assert not reports.stalled(session, dt.datetime.now(dt.UTC))  # not late yet
         reports.add_review(session, start=dt.datetime.now(dt.UTC), end=dt.datetime.now(dt.UTC), by=EXEC,
-                           report_sha256="0" * 64, decisions=[], now=dt.datetime.now(dt.UTC))  # fmt: skip
+                           report_sha256="0" * 64, decisions=[], now=dt.datetime.now(dt.UTC), request_key=str(uuid.uuid4()))  # fmt: skip
         assert not reports.stalled(session, later)  # held: off the list
         assert not [i for i in queries.stalled(session) if i["kind"] == "management_review"]

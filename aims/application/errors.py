@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable
+from typing import Literal, TypeVar
 
 ErrorCode = Literal["unauthorized", "forbidden", "not_found", "conflict", "invalid", "unavailable"]
 
@@ -42,3 +43,17 @@ class ServiceError(Exception):
         if self.retry_key:
             detail["idempotency_key"] = self.retry_key
         return {"detail": detail}
+
+
+T = TypeVar("T")
+
+
+async def repeatable(sending: Awaitable[T], idempotency_key: str) -> T:
+    """A command Temporal did not settle (unreachable, or no answer in time) names the key that
+    repeats it safely, so a caller who sent none can still retry without doing it twice."""
+    try:
+        return await sending
+    except ServiceError as error:
+        if error.code == "unavailable":
+            error.retry_key = idempotency_key
+        raise

@@ -58,6 +58,11 @@ def request_id(kind: str, use_case_id: str, caller: str, idempotency_key: str) -
     return f"{kind}:{digest}"
 
 
+def request_key(caller: str, idempotency_key: str) -> str:
+    """What a record made by a request keeps, so that a repeat of the request finds it."""
+    return hashlib.sha256(f"{caller}\n{idempotency_key}".encode()).hexdigest()[:32]
+
+
 def use_case_id_for(caller: str, idempotency_key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aims:intake:{caller}:{idempotency_key}"))
 

@@ -8,7 +8,8 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from aims.application.errors import ServiceError
+from aims.application.errors import ServiceError, repeatable
+from aims.application.gateway import new_idempotency_key, request_key
 from aims.application.service import Caller, refused
 from aims.domain import nonconformity as nc
 from aims.domain.policy import GateEscalation
@@ -43,11 +44,17 @@ class NonconformityService(Caller):
 
     # ------------------------------------------------------------ changes
 
-    async def raise_(self, body: nc.RaiseNonconformity) -> dict[str, Any]:
-        number = await asyncio.to_thread(self._draft, body)
+    async def raise_(self, body: nc.RaiseNonconformity, idempotency_key: str | None) -> dict[str, Any]:
+        """Raised once per Idempotency-Key: a repeat answers with the nonconformity it raised."""
+        key = idempotency_key or new_idempotency_key()
+        number, opened = await asyncio.to_thread(self._draft, body, request_key(self.user.email, key))
+        if not opened:
+            await repeatable(self._open(number), key)
+        return await asyncio.to_thread(self.one, number)
+
+    async def _open(self, number: int) -> None:
         gateway = await self.gateway()
         await gateway.open_nonconformity(number)
-        return await asyncio.to_thread(self.one, number)
 
     async def act(self, number: int, command: nc.NcCommand) -> dict[str, Any]:
         await asyncio.to_thread(self._check, number, command)
@@ -57,7 +64,8 @@ class NonconformityService(Caller):
         await gateway.act_on_nonconformity(number, command, update_id)
         return await asyncio.to_thread(self.one, number)
 
-    def _draft(self, body: nc.RaiseNonconformity) -> int:
+    def _draft(self, body: nc.RaiseNonconformity, key: str) -> tuple[int, bool]:
+        """The draft's number, and whether its workflow has opened it already (a repeat)."""
         now = dt.datetime.now(dt.UTC)
         with transaction(self.database_url) as session:
             try:
@@ -66,7 +74,8 @@ class NonconformityService(Caller):
                 raise refused(error) from None
             if body.use_case_id and queries.get_use_case(session, body.use_case_id) is None:
                 raise ServiceError("invalid", f"no use case {body.use_case_id!r}", field="use_case_id")
-            return records.add_draft(session, body, self.user.email, now).number
+            row = records.add_draft(session, body, self.user.email, now, key)
+            return row.number, row.status != "draft"
 
     def _check(self, number: int, command: nc.NcCommand) -> None:
         with transaction(self.database_url) as session:

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from pydantic import BaseModel
 from sqlalchemy import Row, exists, select
@@ -28,7 +28,7 @@ from aims.persistence.db import transaction
 from aims.persistence.models import GateDecision, Notification, UseCase, User
 from aims.signing import SigningKey
 from aims.application import evidence
-from aims.application.errors import ServiceError
+from aims.application.errors import ServiceError, repeatable
 from aims.application.gateway import UseCaseGateway, new_idempotency_key, request_id, use_case_id_for
 
 GatewayFactory = Callable[[], Awaitable[UseCaseGateway]]
@@ -38,9 +38,6 @@ class ClassificationPreview(BaseModel):
     classification: Classification
     review_roles: list[str]
     final_role: str | None
-
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,16 +52,6 @@ class Prepared:
 def refused(error: Refused) -> ServiceError:
     return ServiceError(error.code, error.message)
 
-
-async def _repeatable(sending: Awaitable[T], idempotency_key: str) -> T:
-    """A command Temporal did not settle (unreachable, or no answer in time) names the key that
-    repeats it safely, so a caller who sent none can still retry without doing it twice."""
-    try:
-        return await sending
-    except ServiceError as error:
-        if error.code == "unavailable":
-            error.retry_key = idempotency_key
-        raise
 
 
 @dataclass
@@ -256,7 +243,7 @@ class UseCaseService(Caller):
         key = idempotency_key or new_idempotency_key()
         use_case_id = use_case_id_for(self.user.email, key)
         if not await asyncio.to_thread(self._exists, intake, use_case_id):
-            await _repeatable(self._start(use_case_id, intake), key)
+            await repeatable(self._start(use_case_id, intake), key)
         return await asyncio.to_thread(self.fresh_detail, use_case_id)
 
     async def _start(self, use_case_id: str, intake: Intake) -> Ack:
@@ -271,7 +258,7 @@ class UseCaseService(Caller):
     async def act(self, use_case_id: str, command: Command, idempotency_key: str | None) -> dict[str, Any]:
         key = idempotency_key or new_idempotency_key()
         prepared = await asyncio.to_thread(self.prepare, use_case_id, command, key)
-        await _repeatable(self.send(prepared), key)
+        await repeatable(self.send(prepared), key)
         return await asyncio.to_thread(self.fresh_detail, use_case_id)
 
     def prepare(self, use_case_id: str, command: Command, idempotency_key: str) -> Prepared:

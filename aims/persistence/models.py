@@ -321,7 +321,10 @@ class Nonconformity(Base):
     workflow opens it."""
 
     __tablename__ = "nonconformities"
-    __table_args__ = (Index("ix_nonconformities_status", "status"),)
+    __table_args__ = (
+        Index("ix_nonconformities_status", "status"),
+        Index("uq_nonconformities_request_key", "request_key", unique=True),
+    )
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(24))
@@ -335,6 +338,7 @@ class Nonconformity(Base):
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     rounds: Mapped[list[Any]]
     closed_at: Mapped[dt.datetime | None]
+    request_key: Mapped[str | None] = mapped_column(String(64))  # the request that raised it (a repeat finds it)
 
 
 class ManagementReview(Base):
@@ -343,6 +347,7 @@ class ManagementReview(Base):
     with an owner became corrective actions."""
 
     __tablename__ = "management_reviews"
+    __table_args__ = (Index("uq_management_reviews_request_key", "request_key", unique=True),)
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     period_from: Mapped[dt.datetime]
@@ -353,6 +358,7 @@ class ManagementReview(Base):
     recorded_by: Mapped[str | None] = mapped_column(String(320))
     report_sha256: Mapped[str | None] = mapped_column(String(64))
     decisions: Mapped[list[Any]]  # [{"decision", "nonconformity": number | None}]
+    request_key: Mapped[str | None] = mapped_column(String(64))  # the request that recorded it (a repeat finds it)
 
 
 class AuditChain(Base):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aims import audit
@@ -24,15 +25,30 @@ def chain_id(number: int) -> str:
     return f"nc-{number}"
 
 
-def add_draft(session: Session, body: nc.RaiseNonconformity, by: str, now: dt.datetime) -> Nonconformity:
+def add_draft(
+    session: Session, body: nc.RaiseNonconformity, by: str, now: dt.datetime, request_key: str
+) -> Nonconformity:
+    """A new draft, or the one an earlier attempt of the same request made (the same key)."""
+    found = of_request(session, request_key)
+    if found is not None:
+        return found
     row = Nonconformity(
         source=body.source, description=body.description, use_case_id=body.use_case_id, raised_by=by,
         raised_at=now, status="draft", action_owner=body.action.owner, due_at=body.action.due_at,
-        escalation_level=0, rounds=[_round(1, body.action)],
+        escalation_level=0, rounds=[_round(1, body.action)], request_key=request_key,
     )  # fmt: skip
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # both attempts at once: the unique index refused the second
+        found = of_request(session, request_key)
+        assert found is not None
+        return found
     return row
+
+
+def of_request(session: Session, request_key: str) -> Nonconformity | None:
+    return session.scalar(select(Nonconformity).where(Nonconformity.request_key == request_key))
 
 
 def action_of(row: Nonconformity) -> nc.CorrectiveAction:

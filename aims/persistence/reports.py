@@ -121,8 +121,12 @@ def _previous(session: Session, review: ManagementReview | None) -> dict[str, An
     return {"number": review.number, "held_at": audit.iso(review.held_at), "decisions": decisions}
 
 
+def review_of_request(session: Session, request_key: str) -> ManagementReview | None:
+    return session.scalar(select(ManagementReview).where(ManagementReview.request_key == request_key))
+
+
 def add_review(session: Session, *, start: dt.datetime, end: dt.datetime, by: str, report_sha256: str,
-               decisions: list[dict[str, Any]], now: dt.datetime) -> ManagementReview:  # fmt: skip
+               decisions: list[dict[str, Any]], now: dt.datetime, request_key: str) -> ManagementReview:  # fmt: skip
     """A review held: it discharges the oldest review due, if one is."""
     row = session.scalar(
         select(ManagementReview).where(ManagementReview.status == "due").order_by(ManagementReview.number).limit(1)
@@ -131,7 +135,7 @@ def add_review(session: Session, *, start: dt.datetime, end: dt.datetime, by: st
         row = ManagementReview(status="held", period_from=start, period_to=end, decisions=[])
         session.add(row)
     row.status, row.period_from, row.period_to, row.held_at = "held", start, end, now
-    row.recorded_by, row.report_sha256, row.decisions = by, report_sha256, decisions
+    row.recorded_by, row.report_sha256, row.decisions, row.request_key = by, report_sha256, decisions, request_key
     session.flush()
     return row
 

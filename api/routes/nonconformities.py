@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from aims.application.nonconformities import NonconformityService
 from aims.domain import nonconformity as nc
-from api.deps import CurrentUser
+from api.deps import CurrentUser, IdempotencyKey
 
 router = APIRouter(prefix="/api/nonconformities", tags=["nonconformities"])
 Number = Annotated[int, Path(ge=1, le=10**9, description="the nonconformity's number")]
@@ -31,9 +31,10 @@ def listed(
 
 
 @router.post("", status_code=201)
-async def raise_nonconformity(body: nc.RaiseNonconformity, service: ServiceDep) -> dict[str, Any]:
-    """Raise a nonconformity with its corrective action (AIMS owner and governance roles)."""
-    return await service.raise_(body)
+async def raise_nonconformity(body: nc.RaiseNonconformity, service: ServiceDep, key: IdempotencyKey = None) -> dict[str, Any]:
+    """Raise a nonconformity with its corrective action (AIMS owner and governance roles); once
+    per Idempotency-Key."""
+    return await service.raise_(body, key)
 
 
 @router.get("/{number}")

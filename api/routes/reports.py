@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from aims.application.reports import ReportService
 from aims.domain.management_review import RecordReview
-from api.deps import CurrentUser
+from api.deps import CurrentUser, IdempotencyKey
 from api.web import documents
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
@@ -52,10 +52,13 @@ def reviews(service: ReportDep) -> list[dict[str, Any]]:
 
 
 @router.post("/management-reviews", status_code=201)
-async def record_review(request: Request, body: RecordReview, service: ReportDep) -> dict[str, Any]:
-    """Record the review's decisions (executive); a decision with an action starts a corrective action."""
+async def record_review(
+    request: Request, body: RecordReview, service: ReportDep, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    """Record the review's decisions (executive); a decision with an action starts a corrective
+    action. Once per Idempotency-Key."""
     report = service.management_review(body.period_from, body.period_to, request.app.state.policy.version)
-    return await service.record(body, documents.sha256(review_document(service, report).encode()))
+    return await service.record(body, documents.sha256(review_document(service, report).encode()), key)
 
 
 def review_document(service: ReportService, report: dict[str, Any]) -> str:

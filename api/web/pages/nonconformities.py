@@ -16,7 +16,7 @@ from aims.application.form_errors import plain
 from aims.application.nonconformities import NonconformityService
 from aims.domain import nonconformity as nc
 from aims.domain.bounds import TEXT_MAX
-from api.web import flash
+from api.web import flash, submissions
 from api.web.auth import Viewer, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -50,6 +50,7 @@ def _list_page(
 async def raise_nonconformity(
     request: Request, viewer: ViewerDep, csrf: Field = "", source: Field = "", description: Field = "",
     use_case_id: Field = "", action_description: Field = "", action_owner: Field = "", action_due: Field = "",
+    submission: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:  # fmt: skip
     check_csrf(viewer, csrf)
     form = {"source": source, "description": description, "use_case_id": use_case_id,
@@ -62,7 +63,7 @@ async def raise_nonconformity(
     except ValueError as error:
         return await run_in_threadpool(_list_page, request, viewer, form, _errors(error), 422)
     try:
-        created = await _service(request, viewer).raise_(body)
+        created = await _service(request, viewer).raise_(body, submissions.idempotency_key(submission))
     except ServiceError as error:
         if error.code not in REFUSALS:
             raise
