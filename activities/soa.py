@@ -39,8 +39,7 @@ class SoaActivities:
                 session, command.number, command.decision, command.actor.email, command.comment, request.at,
                 self.channels,
             )
-        status = "approved" if command.decision == "approve" else "rejected"
-        return soa.SoaAck(number=command.number, status=status, version=version)
+        return soa.SoaAck(number=command.number, status=soa.outcome(command.decision), version=version)
 
     @defn(name=RECORD_SOA_ESCALATION_ACTIVITY)
     def record_escalation(self, request: soa.RecordEscalation) -> None:

@@ -76,7 +76,7 @@ async def record_governance(env: WorkflowEnvironment, database_url: str) -> None
     now = await env.get_current_time()
     action = nc.CorrectiveAction(description="Keep logs 6 months", owner=OWNER.email, due_at=now + dt.timedelta(days=14))
     with transaction(database_url) as session:
-        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa()), AIMS.email, now).number
+        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa()), AIMS.email, now, "recording").number
         raised = nc.RaiseNonconformity(source="audit_finding", description="Logs kept 3 months", action=action)
         number = nc_records.add_draft(session, raised, RISK.email, now, "recording").number
     statement = await env.client.start_workflow("StatementOfApplicability", soa.SoaInput(), id="soa-record",

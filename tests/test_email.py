@@ -319,7 +319,7 @@ async def test_soa_proposals_corrective_actions_and_reviews_reach_people_by_emai
         for email, roles in ((EXEC, ["executive"]), (AIMS, ["aims_owner"]), (OWNER, ["requester"])):
             users.add_user(session, email=email, name=email.split("@")[0], roles=roles, slack_user_id=None, now=now,
                            by="tests")  # fmt: skip
-        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa("Tighter logging")), AIMS, now).number
+        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa("Tighter logging")), AIMS, now, str(uuid.uuid4())).number
         body = nc.RaiseNonconformity.model_validate(
             {"source": "audit_finding", "description": "Logs kept 3 months, not 6",
              "action": {"description": "Keep logs 6 months", "owner": OWNER,

@@ -4,6 +4,7 @@ read as JSON, CSV, PDF and a page."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -92,7 +93,7 @@ async def test_a_waiting_proposal_climbs_the_ladder_then_is_approved(time_env: W
     now = dt.datetime.now(dt.UTC)
     with transaction(database_url) as session:
         users.add_user(session, email=EXEC, name="Exec", roles=["executive"], slack_user_id=None, now=now, by="tests")
-        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa()), AIMS, now).number
+        draft = add_draft(session, soa.SoaProposal.model_validate(full_soa()), AIMS, now, "ladder").number
     owner, executive = Actor(email=AIMS, roles=["aims_owner"]), Actor(email=EXEC, roles=["executive"])
     async with worker_for(time_env.client, "soa", database_url):
         handle = await time_env.client.start_workflow("StatementOfApplicability", soa.SoaInput(), id=f"soa-{uuid.uuid4()}",
@@ -169,6 +170,54 @@ async def test_the_soa_is_proposed_decided_kept_and_read_in_every_form(api: Api,
     pdf = await api.get(AIMS, "/api/soa.pdf")
     assert pdf.status_code == 200 and ink(rasterised(pdf.content, tmp_path)) > 0.01
     (repo_root() / "docs" / "screenshots" / "soa.png").write_bytes(rasterised(pdf.content, tmp_path).read_bytes())
+
+
+async def test_a_proposal_and_a_decision_sent_twice_are_recorded_once(api: Api):
+    """A retry or a double click answers with what the first attempt did: before, the second
+    proposal was refused as "one at a time" (the waiting one was its own) and the second
+    decision as "not waiting", although both had been recorded."""
+    from tests.test_web import form_of, sign_in
+
+    waiting = (await api.get(AIMS, "/api/soa")).json()["waiting"]
+    if waiting is not None:
+        await api.ok(EXEC, f"/api/soa/proposals/{waiting['number']}/decision", {"decision": "reject", "comment": "x"})
+    before = (await api.get(AIMS, "/api/soa")).json()
+    body, key = full_soa(f"Retried {uuid.uuid4().hex[:6]}"), str(uuid.uuid4())
+    first = await api.post(AIMS, "/api/soa/proposals", body, key=key)
+    again, at_once = await asyncio.gather(*(api.post(AIMS, "/api/soa/proposals", body, key=key) for _ in range(2)))
+    assert first.status_code == again.status_code == at_once.status_code == 201, (again.text, at_once.text)
+    number = first.json()["waiting"]["number"]
+    assert again.json()["waiting"]["number"] == at_once.json()["waiting"]["number"] == number
+    assert (await api.post(AIMS, "/api/soa/proposals", body)).status_code == 409  # another proposal: one at a time
+
+    approve = {"decision": "approve", "comment": "ok"}
+    decided = await asyncio.gather(*(api.post(EXEC, f"/api/soa/proposals/{number}/decision", approve) for _ in range(2)))
+    late = await api.post(EXEC, f"/api/soa/proposals/{number}/decision", approve)
+    assert [r.status_code for r in [*decided, late]] == [200, 200, 200], [r.text for r in decided]
+    assert late.json()["version"] == (before["version"] or 0) + 1
+    other = await api.post(EXEC, f"/api/soa/proposals/{number}/decision", {"decision": "reject", "comment": "no"})
+    assert other.status_code == 409  # a different decision is not a repeat
+    history = (await api.get(AIMS, "/api/soa")).json()["history"]
+    assert [h["number"] for h in history if h["note"] == body["note"]] == [number]
+
+    # The page's form, sent twice (Back, then the same button): one proposal.
+    http = api.http
+    http.cookies.clear()
+    assert (await sign_in(http, api.tokens[AIMS])).status_code == 303
+    page = await http.get("/soa/propose")
+    note = f"Twice {uuid.uuid4().hex[:6]}"
+    form = form_of(page.text, "/soa/propose") | {"note": note}
+    for control in full_soa()["entries"]:
+        c = control["control"]
+        form |= {f"{c}.applicable": "yes", f"{c}.justification": f"Needed for {c}", f"{c}.implementation": "planned",
+                 f"{c}.owner": AIMS}  # fmt: skip
+    sent = [await http.post("/soa/propose", data=form) for _ in range(2)]
+    assert [r.status_code for r in sent] == [303, 303] and sent[0].headers["location"] == sent[1].headers["location"]
+    http.cookies.clear()
+    soa_now = (await api.get(AIMS, "/api/soa")).json()
+    assert soa_now["waiting"]["note"] == note
+    await api.ok(EXEC, f"/api/soa/proposals/{soa_now['waiting']['number']}/decision", {"decision": "reject", "comment": "x"})
+    assert [h["note"] for h in (await api.get(AIMS, "/api/soa")).json()["history"]].count(note) == 1
 
 
 async def test_the_soa_page_lets_an_executive_decide(api: Api, people: dict[str, str]):

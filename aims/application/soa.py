@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from aims import audit
-from aims.application.errors import ServiceError
+from aims.application.errors import ServiceError, repeatable
+from aims.application.gateway import new_idempotency_key, request_key
 from aims.application.service import Caller, refused
 from aims.domain import soa
 from aims.domain.annex_a import ANNEX_A_CONTROLS
@@ -57,18 +58,28 @@ class SoaService(Caller):
 
     # ------------------------------------------------------------ changes
 
-    async def propose(self, proposal: soa.SoaProposal) -> dict[str, Any]:
-        draft = await asyncio.to_thread(self._draft, proposal)
+    async def propose(self, proposal: soa.SoaProposal, idempotency_key: str | None) -> dict[str, Any]:
+        """Proposed once per Idempotency-Key: a repeat answers with the proposal it made, not
+        with "one at a time" (the waiting proposal is its own)."""
+        key = idempotency_key or new_idempotency_key()
+        draft, sent = await asyncio.to_thread(self._draft, proposal, request_key(self.user.email, key))
+        if not sent:
+            await repeatable(self._send_proposal(draft), key)
+        return await asyncio.to_thread(self.read)
+
+    async def _send_proposal(self, draft: int) -> None:
         gateway = await self.gateway()
         command = soa.ProposeSoa(actor=self.actor, draft=draft)
         await gateway.soa(PROPOSE_SOA_UPDATE, command, update_id=f"soa-propose:{draft}")
-        return await asyncio.to_thread(self.read)
 
     async def decide(self, number: int, decision: soa.SoaDecision) -> dict[str, Any]:
-        await asyncio.to_thread(self._check_decision, number)
-        gateway = await self.gateway()
-        command = soa.DecideSoa(actor=self.actor, number=number, decision=decision.decision, comment=decision.comment)
-        await gateway.soa(DECIDE_SOA_UPDATE, command, update_id=f"soa-decide:{number}:{self.user.email}")
+        """The same decision by the same executive again (a double click, a retry) is the same
+        command: it answers with the decision recorded instead of "not waiting"."""
+        if not await asyncio.to_thread(self._check_decision, number, decision.decision):
+            gateway = await self.gateway()
+            command = soa.DecideSoa(actor=self.actor, number=number, decision=decision.decision,
+                                    comment=decision.comment)  # fmt: skip
+            await gateway.soa(DECIDE_SOA_UPDATE, command, update_id=f"soa-decide:{number}:{self.user.email}")
         return await asyncio.to_thread(self.read)
 
     def require_may_propose(self) -> None:
@@ -82,18 +93,26 @@ class SoaService(Caller):
         except Refused as error:
             raise refused(error) from None
 
-    def _draft(self, proposal: soa.SoaProposal) -> int:
+    def _draft(self, proposal: soa.SoaProposal, key: str) -> tuple[int, bool]:
+        """The draft's number, and whether its workflow has taken it already (a repeat)."""
         with transaction(self.database_url) as session:
-            self._check_proposal(session)
-            return records.add_draft(session, proposal, self.user.email, dt.datetime.now(dt.UTC)).number
+            row = records.of_request(session, key)
+            if row is None:
+                self._check_proposal(session)
+                row = records.add_draft(session, proposal, self.user.email, dt.datetime.now(dt.UTC), key)
+            return row.number, row.status != "draft"
 
-    def _check_decision(self, number: int) -> None:
+    def _check_decision(self, number: int, decision: str) -> bool:
+        """Whether this executive's same decision on this proposal is recorded already."""
         with transaction(self.database_url) as session:
+            row = records.proposal(session, number)
+            if row is not None and row.decided_by == self.user.email and row.status == soa.outcome(decision):
+                return True
             try:
                 soa.may_decide(self.actor, _pending(records.waiting(session)), number)
             except Refused as error:
                 raise refused(error) from None
-
+            return False
 
 def _pending(row: SoaProposal | None) -> soa.PendingSoa | None:
     if row is None or row.proposed_at is None or row.due_at is None:

@@ -83,6 +83,11 @@ class DecideSoa(Model):
     comment: Text = ""
 
 
+def outcome(decision: str) -> Literal["approved", "rejected"]:
+    """The status a proposal takes from a decision."""
+    return "approved" if decision == "approve" else "rejected"
+
+
 class SoaAck(Model):
     number: int
     status: Literal["proposed", "approved", "rejected"]

@@ -298,7 +298,10 @@ class SoaProposal(Base):
     proposed, then approved (it gets the next `version`) or rejected. Nothing is overwritten."""
 
     __tablename__ = "soa_proposals"
-    __table_args__ = (Index("ix_soa_proposals_status", "status"),)
+    __table_args__ = (
+        Index("ix_soa_proposals_status", "status"),
+        Index("uq_soa_proposals_request_key", "request_key", unique=True),
+    )
 
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     status: Mapped[str] = mapped_column(String(16))  # draft, proposed, approved, rejected
@@ -313,6 +316,7 @@ class SoaProposal(Base):
     decided_at: Mapped[dt.datetime | None]
     comment: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int | None] = mapped_column(unique=True)
+    request_key: Mapped[str | None] = mapped_column(String(64))  # the request that drafted it (a repeat finds it)
 
 
 class Nonconformity(Base):

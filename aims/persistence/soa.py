@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aims.domain import soa
@@ -21,14 +22,24 @@ from aims.persistence.models import SoaProposal, UseCase
 SOA_CHAIN = "soa"
 
 
-def add_draft(session: Session, proposal: Proposal, by: str, now: dt.datetime) -> SoaProposal:
+def add_draft(session: Session, proposal: Proposal, by: str, now: dt.datetime, request_key: str) -> SoaProposal:
     row = SoaProposal(
         status="draft", entries=[entry.model_dump(mode="json") for entry in proposal.entries], note=proposal.note,
-        proposed_by=by, created_at=now, escalation_level=0, comment="",
+        proposed_by=by, created_at=now, escalation_level=0, comment="", request_key=request_key,
     )  # fmt: skip
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same request twice at once: the unique index refused the second
+        found = of_request(session, request_key)
+        assert found is not None
+        return found
     return row
+
+
+def of_request(session: Session, request_key: str) -> SoaProposal | None:
+    """The proposal an earlier attempt of the same request drafted."""
+    return session.scalar(select(SoaProposal).where(SoaProposal.request_key == request_key))
 
 
 def propose(session: Session, pending: PendingSoa, channels: Sequence[str]) -> None:
@@ -51,7 +62,7 @@ def decide(
     assert row is not None, f"no proposal {number}"
     if row.status == "proposed":
         row.status, row.decided_by, row.decided_at, row.comment = (
-            "approved" if decision == "approve" else "rejected", by, now, comment
+            soa.outcome(decision), by, now, comment
         )
         if decision == "approve":
             row.version = (session.scalar(select(func.max(SoaProposal.version))) or 0) + 1

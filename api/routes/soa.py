@@ -14,7 +14,7 @@ from aims.application.errors import ServiceError
 from aims.application.soa import READERS, SoaService
 from aims.domain.soa import SoaDecision, SoaProposal
 from aims.persistence.models import User
-from api.deps import CurrentUser
+from api.deps import CurrentUser, IdempotencyKey
 from api.web import documents
 from api.web.csv_cells import csv_cell
 
@@ -61,9 +61,10 @@ def soa_version(number: Number, service: SoaDep) -> dict[str, Any]:
 
 
 @router.post("/soa/proposals", status_code=201)
-async def propose(proposal: SoaProposal, service: SoaDep) -> dict[str, Any]:
-    """Propose a new version (AIMS owner): every control, applicable or excluded and why."""
-    return await service.propose(proposal)
+async def propose(proposal: SoaProposal, service: SoaDep, key: IdempotencyKey = None) -> dict[str, Any]:
+    """Propose a new version (AIMS owner): every control, applicable or excluded and why.
+    Sent again with the same Idempotency-Key, it answers with the proposal it made."""
+    return await service.propose(proposal, key)
 
 
 @router.post("/soa/proposals/{number}/decision")

@@ -15,7 +15,7 @@ from aims.domain.annex_a import ANNEX_A_CONTROLS
 from aims.domain.bounds import SHORT_MAX, TEXT_MAX
 from aims.domain.soa import DECIDER_ROLE, SoaDecision, SoaProposal
 from api.routes.soa import soa_as_csv, soa_document, soa_service
-from api.web import documents, flash
+from api.web import documents, flash, submissions
 from api.web.auth import ViewerDep, check_csrf
 from api.web.render import render
 
@@ -47,15 +47,16 @@ async def propose(request: Request, viewer: ViewerDep) -> Response:
     form = await request.form()
     check_csrf(viewer, str(form.get("csrf", "")))
     service = soa_service(request, viewer.user)
-    service.require_may_propose()
-    soa = service.read()
     entries = [_entry(form, control) for control in ANNEX_A_CONTROLS]
     note = str(form.get("note", "")).strip()[:SHORT_MAX]
     try:
         proposal = SoaProposal.model_validate({"entries": entries, "note": note})
     except ValidationError as error:
-        return _proposal_form(request, viewer, soa, entries, note, _errors(error), 422)
-    proposed = await service.propose(proposal)
+        service.require_may_propose()
+        return _proposal_form(request, viewer, service.read(), entries, note, _errors(error), 422)
+    # The form sent twice is proposed once; propose() checks who may propose now.
+    key = submissions.idempotency_key(str(form.get(submissions.FIELD, "")))
+    proposed = await service.propose(proposal, key)
     number = proposed["waiting"]["number"] if proposed.get("waiting") else ""
     return flash.redirect(request, "/soa", f"Proposal {number} is waiting for an executive")
 
