@@ -60,6 +60,23 @@ def test_the_rules_of_a_corrective_action():
         nc.CheckEffectiveness(effective=False, comment="still happens")
 
 
+def test_the_same_command_by_the_same_person_is_done_already():
+    owner, aims = Actor(email=OWNER, roles=["requester"]), Actor(email=AIMS, roles=["aims_owner"])
+    complete = nc.NcCommand(actor=owner, kind="complete", complete=nc.CompleteAction(note="done"))
+    not_effective = nc.NcCommand(actor=aims, kind="check", check=nc.CheckEffectiveness(
+        effective=False, comment="still happens", next_action=nc.CorrectiveAction.model_validate(action())))  # fmt: skip
+    open_round = {"round": 1, "action": action()}
+    completed = open_round | {"completed_by": OWNER, "note": "done"}
+    checked = completed | {"checked_by": AIMS, "effective": False, "comment": "still happens"}
+    assert not nc.done_already([open_round], complete)
+    assert nc.done_already([completed], complete)
+    assert not nc.done_already([completed], complete.model_copy(update={"complete": nc.CompleteAction(note="more")}))
+    assert not nc.done_already([completed], not_effective)
+    assert nc.done_already([checked, {"round": 2, "action": action()}], not_effective)  # reopened: round 2 waits
+    assert not nc.done_already([checked, {"round": 2, "action": action()}], complete)  # round 2 is not done
+    assert not nc.done_already([checked, completed | {"round": 2}], not_effective)  # round 2 done: a new check
+
+
 # ---------------------------------------------------------------- the durable loop
 
 
@@ -105,7 +122,7 @@ async def test_a_late_action_climbs_the_ladder_and_a_reopened_one_closes(time_en
 # ---------------------------------------------------------------- over the API
 
 
-async def test_nonconformities_over_the_api(api: Api):
+async def test_nonconformities_over_the_api(api: Api, database_url: str):
     assert (await api.post(REQ, "/api/nonconformities", raised())).status_code == 403
     bad = await api.post(RISK, "/api/nonconformities", raised() | {"source": "gossip"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "source"]
@@ -121,10 +138,16 @@ async def test_nonconformities_over_the_api(api: Api):
     assert refused.status_code == 403 and "action's owner" in refused.text
     done = await api.ok(OWNER, f"/api/nonconformities/{number}/completion", {"note": "Added checks"})
     assert done["status"] == "effectiveness_check"
+    # Sent twice (a double click, a retry): answered with what was recorded, not refused as out of turn.
+    assert await api.ok(OWNER, f"/api/nonconformities/{number}/completion", {"note": "Added checks"}) == done
     closed = await api.ok(AIMS, f"/api/nonconformities/{number}/effectiveness", {"effective": True, "comment": "ok"})
     assert closed["status"] == "closed" and closed["rounds"][0]["checked_by"] == AIMS
+    assert await api.ok(AIMS, f"/api/nonconformities/{number}/effectiveness", {"effective": True, "comment": "ok"}) == closed
     again = await api.post(AIMS, f"/api/nonconformities/{number}/effectiveness", {"effective": True, "comment": "x"})
-    assert again.status_code == 409
+    assert again.status_code == 409  # another check, not a repeat
+    with transaction(database_url) as session:
+        kinds = [e.type for e in chains.events(session, records.chain_id(number))]
+    assert kinds.count("corrective_action_completed") == kinds.count("effectiveness_checked") == 1
     assert number in [n["number"] for n in (await api.get(AIMS, "/api/nonconformities", status="closed")).json()]
 
 

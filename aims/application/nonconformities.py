@@ -57,11 +57,12 @@ class NonconformityService(Caller):
         await gateway.open_nonconformity(number)
 
     async def act(self, number: int, command: nc.NcCommand) -> dict[str, Any]:
-        await asyncio.to_thread(self._check, number, command)
-        gateway = await self.gateway()
-        round_number = (await asyncio.to_thread(self.one, number))["rounds"][-1]["round"]
-        update_id = f"nc:{number}:{round_number}:{command.kind}:{self.user.email}"
-        await gateway.act_on_nonconformity(number, command, update_id)
+        """The same command by the same person again answers with the one recorded."""
+        round_number = await asyncio.to_thread(self._check, number, command)
+        if round_number is not None:
+            gateway = await self.gateway()
+            update_id = f"nc:{number}:{round_number}:{command.kind}:{self.user.email}"
+            await gateway.act_on_nonconformity(number, command, update_id)
         return await asyncio.to_thread(self.one, number)
 
     def _draft(self, body: nc.RaiseNonconformity, key: str) -> tuple[int, bool]:
@@ -77,11 +78,14 @@ class NonconformityService(Caller):
             row = records.add_draft(session, body, self.user.email, now, key)
             return row.number, row.status != "draft"
 
-    def _check(self, number: int, command: nc.NcCommand) -> None:
+    def _check(self, number: int, command: nc.NcCommand) -> int | None:
+        """The round the command acts on; None when it is recorded already (a repeat)."""
         with transaction(self.database_url) as session:
             row = records.get(session, number)
             if row is None or row.status == "draft":
                 raise ServiceError("not_found", f"no nonconformity {number}")
+            if nc.done_already(row.rounds, command):
+                return None
             state = nc.NcState(
                 number=row.number, raised_by=row.raised_by, status=row.status, action_owner=row.action_owner,
                 since=row.raised_at, due_at=row.due_at, steps=[], check_sla="P1D", escalation=GateEscalation(),
@@ -90,3 +94,4 @@ class NonconformityService(Caller):
                 nc.check(state, command, dt.datetime.now(dt.UTC))
             except Refused as error:
                 raise refused(error) from None
+            return row.rounds[-1]["round"]

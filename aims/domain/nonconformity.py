@@ -10,7 +10,8 @@ while it waits for the effectiveness check, the check has the gate SLA.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -114,6 +115,22 @@ def check(state: NcState, command: NcCommand, now: dt.datetime) -> None:
     assert command.check is not None
     if command.check.next_action is not None:
         _due_in_future(command.check.next_action, now)
+
+
+def done_already(rounds: Sequence[Mapping[str, Any]], command: NcCommand) -> bool:
+    """Whether this person's same command is recorded already (a double click, a retry), so it
+    is answered rather than refused as out of turn. `rounds` as the register keeps them."""
+    by = command.actor.email
+    if command.kind == "complete":
+        assert command.complete is not None
+        return rounds[-1].get("completed_by") == by and rounds[-1].get("note") == command.complete.note
+    assert command.check is not None
+    last = rounds[-1]
+    # Not effective opened a new round, which nobody has completed yet.
+    checked = last if "checked_by" in last else rounds[-2] if len(rounds) > 1 and "completed_by" not in last else {}
+    return (checked.get("checked_by"), checked.get("effective"), checked.get("comment")) == (
+        by, command.check.effective, command.check.comment
+    )
 
 
 def opened(number: int, raised_by: str, action: CorrectiveAction, now: dt.datetime, policy: Policy) -> NcState:
