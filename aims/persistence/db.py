@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -59,6 +60,22 @@ def make_engine(url: str) -> Engine:
 @functools.cache
 def engine_for(url: str) -> Engine:
     return make_engine(url)
+
+
+Row = TypeVar("Row")
+
+
+def add_once(session: Session, row: Row, made_already: Callable[[], Row | None]) -> Row:
+    """Add a row keyed by the request that makes it; when the same request arrives twice at
+    once, the unique key refuses the second, which answers with the first's row."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        found = made_already()
+        assert found is not None
+        return found
+    return row
 
 
 @functools.cache

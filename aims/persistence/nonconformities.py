@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aims import audit
 from aims.domain import nonconformity as nc
 from aims.domain.state import Notice
 from aims.persistence import chains, outbox, users
+from aims.persistence.db import add_once
 from aims.persistence.models import Nonconformity
 
 
@@ -37,14 +37,7 @@ def add_draft(
         raised_at=now, status="draft", action_owner=body.action.owner, due_at=body.action.due_at,
         escalation_level=0, rounds=[_round(1, body.action)], request_key=request_key,
     )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # both attempts at once: the unique index refused the second
-        found = of_request(session, request_key)
-        assert found is not None
-        return found
-    return row
+    return add_once(session, row, lambda: of_request(session, request_key))
 
 
 def of_request(session: Session, request_key: str) -> Nonconformity | None:

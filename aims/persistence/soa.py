@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from aims.domain import soa
 from aims.domain.soa import PendingSoa, SoaProposal as Proposal
 from aims.persistence import chains, outbox
+from aims.persistence.db import add_once
 from aims.persistence.models import SoaProposal, UseCase
 
 SOA_CHAIN = "soa"
@@ -27,14 +27,7 @@ def add_draft(session: Session, proposal: Proposal, by: str, now: dt.datetime, r
         status="draft", entries=[entry.model_dump(mode="json") for entry in proposal.entries], note=proposal.note,
         proposed_by=by, created_at=now, escalation_level=0, comment="", request_key=request_key,
     )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # the same request twice at once: the unique index refused the second
-        found = of_request(session, request_key)
-        assert found is not None
-        return found
-    return row
+    return add_once(session, row, lambda: of_request(session, request_key))
 
 
 def of_request(session: Session, request_key: str) -> SoaProposal | None:
