@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import gc
 import importlib
 import inspect
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -24,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import activities
 from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
+from aims.persistence import users
 from aims.persistence.db import transaction
 from aims.persistence.models import Delivery as DeliveryRow
 from aims.persistence.models import Notification
@@ -161,6 +164,19 @@ def activity_definitions() -> list[activity._Definition]:
     members = [member for module in modules for _, cls in inspect.getmembers(module, inspect.isclass)
                for member in vars(cls).values() if callable(member)]  # fmt: skip
     return [definition for member in members if (definition := activity._Definition.from_callable(member))]
+
+
+def test_a_row_added_once_leaves_with_the_unit_of_work_it_was_added_in(database_url: str):
+    """On SQLite the savepoint `add_once` opened before any write was the outermost one, and
+    releasing it committed: the rest of the unit of work (here, the person's audit event) was no
+    longer in one transaction with the row, and two admins at once broke the system chain."""
+    email = f"atomic-{uuid.uuid4().hex[:6]}@example.com"
+    with pytest.raises(RuntimeError), transaction(database_url) as session:
+        users.add_user_once(session, email=email, name="Atomic", roles=[], now=dt.datetime.now(dt.UTC), by="test",
+                            expires=None, request_key=uuid.uuid4().hex)  # fmt: skip
+        raise RuntimeError("the rest of the unit of work failed")
+    with transaction(database_url) as session:
+        assert users.user_by_email(session, email) is None
 
 
 def test_every_activity_runs_to_its_end_once_started():

@@ -471,6 +471,33 @@ async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_au
     assert {actor for _, actor in mine} == {"web:admin@example.com"}
 
 
+async def test_the_add_person_form_sent_twice_adds_them_once_and_the_token_shown_last_works(web: Web):
+    """A double click: the browser shows the second answer only. Before, it said "a user
+    already" and the token the first send made was never seen."""
+    email, twins = (f"{name}-{uuid.uuid4().hex[:6]}@example.com" for name in ("twice", "twins"))
+    token_of = lambda page: re.search(r"<code>(aims_[^<]+)</code>", page.text).group(1)  # noqa: E731
+    me = lambda token: web.api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})  # noqa: E731
+    async with web.signed_in("admin@example.com") as browser:
+        page = await browser.get("/admin/users")
+        form = {"csrf": csrf_of(page.text), "email": email, "name": "Twice", "role": ["risk"],
+                "submission": re.search(r'name="submission" value="([^"]+)"', page.text).group(1)}  # fmt: skip
+        first = await browser.post("/admin/users", data=form)
+        second = await browser.post("/admin/users", data=form)
+        assert first.status_code == second.status_code == 200
+        assert "sent more than once" in second.text and "sent more than once" not in first.text
+        assert (await me(token_of(first))).status_code == 401
+        assert (await me(token_of(second))).json()["roles"] == ["requester", "risk"]
+        again = await browser.post("/admin/users", data=form | {"submission": "another-send-of-the-form"})
+        assert again.status_code == 422 and f"{email} is a user already" in again.text
+
+        at_once = form | {"email": twins, "submission": "one-send-clicked-twice"}
+        answers = await asyncio.gather(*(browser.post("/admin/users", data=at_once) for _ in range(2)))
+        assert [answer.status_code for answer in answers] == [200, 200]
+    trail = (await web.api.get(AIMS, "/api/audit/system")).json()["events"]
+    for person in (email, twins):
+        assert [e["type"] for e in trail if e["data"].get("email") == person] == ["user_added", "token_rotated"]
+
+
 def test_sla_countdowns_read_as_a_person_would_say_them():
     now = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
     at = lambda **delta: (now + dt.timedelta(**delta)).isoformat()  # noqa: E731

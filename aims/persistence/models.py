@@ -47,6 +47,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (Index("uq_users_request_key", "request_key", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -63,6 +64,7 @@ class User(Base):
     # notices wait for one daily digest instead of arriving one by one.
     muted_channels: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     daily_digest: Mapped[bool] = mapped_column(default=False, server_default=false())
+    request_key: Mapped[str | None] = mapped_column(String(64))  # the admin's form send that added them
     role_rows: Mapped[list[UserRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
     @property

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from aims.domain.durations import Duration
 from aims.persistence import chains
+from aims.persistence.db import add_once
 from aims.persistence.models import User, UserRole, WebSession
 
 SESSION_LIFETIME = dt.timedelta(hours=12)
@@ -49,14 +50,52 @@ def add_user(
     expires: Duration | None = None,
 ) -> tuple[User, str]:
     """Create a user; returns it with its API token, which is stored only as a hash."""
-    user = User(email=normalise_email(email), name=name.strip(), slack_user_id=slack_user_id, created_at=now)
-    _set_role_rows(user, roles)
-    token = _new_token(user, now, expires)
+    user, token = _new_user(email, name, roles, slack_user_id, now, expires)
     session.add(user)
     session.flush()
-    _record(session, "user_added", by, now, user, roles=user.roles, slack_user_id=slack_user_id,
-            token_expires_at=_iso(user.token_expires_at))  # fmt: skip
+    _record_added(session, user, by, now)
     return user, token
+
+
+@dataclass(frozen=True)
+class Added:
+    user: User
+    token: str
+    repeat: bool  # the same send again: the person it added, with a new token
+
+
+def add_user_once(
+    session: Session, *, email: str, name: str, roles: Sequence[str], now: dt.datetime, by: str,
+    expires: Duration | None, request_key: str,
+) -> Added:  # fmt: skip
+    """Add a user from an admin's form send. The same send again (a double click, the browser
+    sending it again) finds the person it added and gives them a new token: a browser shows only
+    the last answer, so the token the first send made was never seen, and the one shown works."""
+    existing = user_by_email(session, email)
+    if existing is None:
+        user, token = _new_user(email, name, roles, None, now, expires, request_key)
+        existing = add_once(session, user, lambda: user_by_email(session, email))
+        if existing is user:
+            _record_added(session, user, by, now)
+            return Added(user, token, repeat=False)
+    if existing.request_key != request_key or not existing.active:
+        raise ValueError(f"{existing.email} is a user already")
+    return Added(existing, rotate_token(session, existing, by=by, now=now, expires=expires), repeat=True)
+
+
+def _new_user(
+    email: str, name: str, roles: Sequence[str], slack_user_id: str | None, now: dt.datetime,
+    expires: Duration | None, request_key: str | None = None,
+) -> tuple[User, str]:  # fmt: skip
+    user = User(email=normalise_email(email), name=name.strip(), slack_user_id=slack_user_id, created_at=now,
+                request_key=request_key)  # fmt: skip
+    _set_role_rows(user, roles)
+    return user, _new_token(user, now, expires)
+
+
+def _record_added(session: Session, user: User, by: str, now: dt.datetime) -> None:
+    _record(session, "user_added", by, now, user, roles=user.roles, slack_user_id=user.slack_user_id,
+            token_expires_at=_iso(user.token_expires_at))  # fmt: skip
 
 
 def set_roles(session: Session, user: User, roles: Iterable[str], *, by: str, now: dt.datetime) -> None:

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 
 from aims.application.form_errors import plain
+from aims.application.gateway import new_idempotency_key, request_key
 from aims.application.errors import ServiceError
 from aims.domain.bounds import NAME_MAX
 from aims.domain.durations import Duration
@@ -21,7 +22,7 @@ from aims.domain.policy import ROLES
 from aims.persistence import users
 from aims.persistence.db import transaction
 from aims.persistence.models import User
-from api.web import flash
+from api.web import flash, submissions
 from api.web.auth import Viewer, ViewerDep, check_csrf
 from api.web.render import render
 
@@ -60,23 +61,26 @@ def users_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 def add_user(
     request: Request, viewer: ViewerDep, csrf: Text = "", email: Text = "", name: Text = "", expires: Text = "",
     role: Roles = [],  # noqa: B006 - FastAPI copies form defaults
+    submission: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse:  # fmt: skip
     by = _admin(viewer)
     check_csrf(viewer, csrf)
+    key = submissions.idempotency_key(submission) or new_idempotency_key()
     try:
         address = _EMAIL.validate_python(email.strip())
         duration = Duration.parse(expires) if expires.strip() else None
         if not name.strip():
             raise ValueError("name: required")
         with transaction(request.app.state.settings.database_url) as session:
-            if users.user_by_email(session, address) is not None:
-                raise ValueError(f"{address} is a user already")
-            user, token = users.add_user(session, email=address, name=name, roles=_roles(role), slack_user_id=None,
-                                         now=dt.datetime.now(dt.UTC), by=by, expires=duration)  # fmt: skip
-            shown = user.email
+            added = users.add_user_once(session, email=address, name=name, roles=_roles(role), now=dt.datetime.now(dt.UTC),
+                                        by=by, expires=duration, request_key=request_key(by, key))  # fmt: skip
+            shown = added.user.email
     except (ValidationError, ValueError) as error:
         return _page(request, viewer, 422, error=_reason(error), form={"email": email, "name": name, "expires": expires})
-    return _page(request, viewer, new_token={"email": shown, "token": token}, message=f"Added {shown}.")
+    message = f"Added {shown}."
+    if added.repeat:
+        message += " This form was sent more than once: the token below replaces the one the first send made."
+    return _page(request, viewer, new_token={"email": shown, "token": added.token}, message=message)
 
 
 @router.post("/admin/users/{user_id}/{change}", response_model=None)
