@@ -489,6 +489,10 @@ async def test_the_add_person_form_sent_twice_adds_them_once_and_the_token_shown
         assert (await me(token_of(second))).json()["roles"] == ["requester", "risk"]
         again = await browser.post("/admin/users", data=form | {"submission": "another-send-of-the-form"})
         assert again.status_code == 422 and f"{email} is a user already" in again.text
+        assert (await browser.post("/admin/users", data=form | {"submission": "<script>"})).status_code == 422
+        other = f"other-{uuid.uuid4().hex[:6]}@example.com"  # Back, another address, the same send
+        assert (await browser.post("/admin/users", data=form | {"email": other})).status_code == 200
+        assert (await me(token_of(second))).status_code == 200
 
         at_once = form | {"email": twins, "submission": "one-send-clicked-twice"}
         answers = await asyncio.gather(*(browser.post("/admin/users", data=at_once) for _ in range(2)))

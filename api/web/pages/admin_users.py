@@ -71,9 +71,11 @@ def add_user(
         duration = Duration.parse(expires) if expires.strip() else None
         if not name.strip():
             raise ValueError("name: required")
+        # The address is in the key: Back, another address and the same send again add that person.
+        sent = request_key(by, f"{key}\n{address}")
         with transaction(request.app.state.settings.database_url) as session:
-            added = users.add_user_once(session, email=address, name=name, roles=_roles(role), now=dt.datetime.now(dt.UTC),
-                                        by=by, expires=duration, request_key=request_key(by, key))  # fmt: skip
+            added = users.add_user_once(session, email=address, name=name, roles=_roles(role),
+                                        now=dt.datetime.now(dt.UTC), by=by, expires=duration, request_key=sent)  # fmt: skip
             shown = added.user.email
     except (ValidationError, ValueError) as error:
         return _page(request, viewer, 422, error=_reason(error), form={"email": email, "name": name, "expires": expires})
