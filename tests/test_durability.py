@@ -26,7 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import activities
 from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
-from aims.persistence import users
+from aims.persistence import chains, users
 from aims.persistence.db import transaction
 from aims.persistence.models import Delivery as DeliveryRow
 from aims.persistence.models import Notification
@@ -177,6 +177,37 @@ def test_a_row_added_once_leaves_with_the_unit_of_work_it_was_added_in(database_
         raise RuntimeError("the rest of the unit of work failed")
     with transaction(database_url) as session:
         assert users.user_by_email(session, email) is None
+
+
+def test_events_appended_to_one_chain_at_the_same_moment_all_land_in_order(database_url: str):
+    """Two evidence exports at once, say: on SQLite each read the chain's head before its
+    transaction began (pysqlite begins at the first write), both took the same place, and one
+    failed with a 500 and lost its event (30 rounds of 30 before the fix)."""
+    chain_id = f"race-{uuid.uuid4().hex[:8]}"
+    now = dt.datetime.now(dt.UTC)
+    event = lambda actor: chains.NewEvent(type="exported", actor=actor, at=now, version=0, data={})  # noqa: E731
+    with transaction(database_url) as session:
+        chains.append(session, chain_id, [event("first")], now)
+    for round_ in range(10):
+        barrier, errors = threading.Barrier(2), []
+
+        def append(actor: str) -> None:
+            barrier.wait()
+            try:
+                with transaction(database_url) as session:
+                    chains.append(session, chain_id, [event(actor)], now)
+            except Exception as error:  # noqa: BLE001 - the test reports what the race raised
+                errors.append(error)
+
+        racers = [threading.Thread(target=append, args=(f"{round_}-{side}",)) for side in "ab"]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+        assert errors == []
+    with transaction(database_url) as session:
+        check = chains.verify(session, chain_id)
+    assert check.verified and check.length == 21
 
 
 def test_every_activity_runs_to_its_end_once_started():

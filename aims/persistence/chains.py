@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from aims import audit
+from aims.persistence.db import begin_writing
 from aims.persistence.models import AuditChain, AuditCheckpoint, AuditEvent
 from aims.verify_evidence import checkpoint_fault
 
@@ -56,6 +57,7 @@ def append(session: Session, chain_id: str, events: Sequence[NewEvent], now: dt.
     statements, not ORM objects: every transition of every use case comes through here."""
     if not events:
         return
+    begin_writing(session)  # the head is read in the transaction that moves it
     connection = session.connection()
     head = connection.execute(_HEAD, {"chain_id": chain_id}).first()
     length, head_hash = (head.length, head.head_hash) if head else (0, audit.GENESIS)

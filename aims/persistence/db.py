@@ -68,7 +68,7 @@ Row = TypeVar("Row")
 def add_once(session: Session, row: Row, made_already: Callable[[], Row | None]) -> Row:
     """Add a row keyed by the request that makes it; when the same request arrives twice at
     once, the unique key refuses the second, which answers with the first's row."""
-    _open_sqlite_transaction(session)
+    begin_writing(session)
     try:
         with session.begin_nested():
             session.add(row)
@@ -79,15 +79,15 @@ def add_once(session: Session, row: Row, made_already: Callable[[], Row | None])
     return row
 
 
-def _open_sqlite_transaction(session: Session) -> None:
-    """pysqlite begins a transaction only before a write, and SQLite commits when the outermost
-    savepoint is released: a savepoint opened first would commit the unit of work so far and
-    leave the rest outside it. Begin first, taking the write lock (waiting for it, as a write does)."""
+def begin_writing(session: Session) -> None:
+    """Begin the unit of work as a writer now. pysqlite begins a transaction only at the first
+    write, so on SQLite what was read before it (a chain's head) was read outside the transaction,
+    and an outermost savepoint released there committed the work so far. PostgreSQL needs none."""
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         driver = connection.connection.driver_connection
         if not driver.in_transaction:
-            driver.execute("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")  # waits for the write lock, as a write does
 
 
 @functools.cache
