@@ -457,13 +457,15 @@ async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_au
         ids = dict((found, number) for number, found in re.findall(
             r'action="/admin/users/(\d+)/roles">.*?Roles of ([^<]+)</legend>', added.text, re.S))  # fmt: skip
         user_id = ids[email]
-        assert (await browser.post(f"/admin/users/{user_id}/roles", data={"csrf": csrf, "role": ["security"]})).status_code == 303
+        for _ in range(2):  # a double click changes them once
+            assert (await browser.post(f"/admin/users/{user_id}/roles", data={"csrf": csrf, "role": ["security"]})).status_code == 303
         rotated = await browser.post(f"/admin/users/{user_id}/rotate", data={"csrf": csrf})
         new_token = re.search(r"<code>(aims_[^<]+)</code>", rotated.text).group(1)
         assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
         me = await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})
         assert me.json()["roles"] == ["requester", "security"]
-        assert (await browser.post(f"/admin/users/{user_id}/deactivate", data={"csrf": csrf})).status_code == 303
+        for _ in range(2):  # a leaver already is left as they are
+            assert (await browser.post(f"/admin/users/{user_id}/deactivate", data={"csrf": csrf})).status_code == 303
         assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 401
     trail = (await web.api.get(AIMS, "/api/audit/system")).json()["events"]
     mine = [(e["type"], e["actor"]) for e in trail if e["data"].get("email") == email]

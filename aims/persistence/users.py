@@ -99,8 +99,11 @@ def _record_added(session: Session, user: User, by: str, now: dt.datetime) -> No
 
 
 def set_roles(session: Session, user: User, roles: Iterable[str], *, by: str, now: dt.datetime) -> None:
-    """Everyone is a requester; the other roles are as given."""
+    """Everyone is a requester; the other roles are as given. The roles it has already (the same
+    form sent twice) are no change, and nothing is recorded."""
     before = user.roles
+    if _roles_held(roles) == before:
+        return
     _set_role_rows(user, roles)
     session.flush()
     _record(session, "roles_set", by, now, user, roles_before=before, roles=user.roles)
@@ -123,7 +126,10 @@ def revoke_token(session: Session, user: User, *, by: str, now: dt.datetime) -> 
 
 
 def deactivate(session: Session, user: User, *, by: str, now: dt.datetime) -> None:
-    """A leaver: no token, no session, no prompt, no decision. Their history stays."""
+    """A leaver: no token, no session, no prompt, no decision. Their history stays. A leaver
+    already (sent twice) is left as they are, with the date they left."""
+    if not user.active:
+        return
     user.active = False
     user.deactivated_at = now
     _new_token(user, now, None)
@@ -142,15 +148,20 @@ class RoleError(ValueError):
 
 
 def _set_role_rows(user: User, roles: Iterable[str]) -> None:
+    wanted = _roles_held(roles)
+    user.role_rows = [row for row in user.role_rows if row.role in wanted] + [
+        UserRole(role=role) for role in wanted if role not in user.roles
+    ]
+
+
+def _roles_held(roles: Iterable[str]) -> list[str]:
     """Everyone is a requester, except an auditor: that account reads everything and does nothing."""
     wanted = sorted(set(roles) | {"requester"})
     if "auditor" in wanted:
         if set(wanted) - {"auditor", "requester"}:
             raise RoleError("an auditor account holds no other role (it reads everything and acts on nothing)")
         wanted = ["auditor"]
-    user.role_rows = [row for row in user.role_rows if row.role in wanted] + [
-        UserRole(role=role) for role in wanted if role not in user.roles
-    ]
+    return wanted
 
 
 def _new_token(user: User, now: dt.datetime, expires: Duration | None) -> str:
