@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Annotated
+
+from fastapi import Form
 
 from aims.application.errors import ServiceError
 
 FIELD = "submission"
 _PREFIX = "form:"
 _SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# The hidden field as a page declares it (its shape is checked by `idempotency_key`).
+Submission = Annotated[str, Form(max_length=64)]
 
 
 def new_submission() -> str:

@@ -61,7 +61,7 @@ def users_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 def add_user(
     request: Request, viewer: ViewerDep, csrf: Text = "", email: Text = "", name: Text = "", expires: Text = "",
     role: Roles = [],  # noqa: B006 - FastAPI copies form defaults
-    submission: Annotated[str, Form(max_length=64)] = "",
+    submission: submissions.Submission = "",
 ) -> HTMLResponse:  # fmt: skip
     by = _admin(viewer)
     check_csrf(viewer, csrf)

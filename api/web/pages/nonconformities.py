@@ -50,7 +50,7 @@ def _list_page(
 async def raise_nonconformity(
     request: Request, viewer: ViewerDep, csrf: Field = "", source: Field = "", description: Field = "",
     use_case_id: Field = "", action_description: Field = "", action_owner: Field = "", action_due: Field = "",
-    submission: Annotated[str, Form(max_length=64)] = "",
+    submission: submissions.Submission = "",
 ) -> Response:  # fmt: skip
     check_csrf(viewer, csrf)
     form = {"source": source, "description": description, "use_case_id": use_case_id,

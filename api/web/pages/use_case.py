@@ -123,7 +123,7 @@ async def decide(
     version: Annotated[int | None, Form(ge=1)] = None,
     csrf: Annotated[str, Form(max_length=200)] = "",
     back: Annotated[str, Form(max_length=32)] = "",
-    submission: Annotated[str, Form(max_length=64)] = "",
+    submission: submissions.Submission = "",
 ) -> Response:
     check_csrf(viewer, csrf)
     key = submissions.idempotency_key(submission)
