@@ -464,12 +464,15 @@ async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_au
         assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
         me = await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})
         assert me.json()["roles"] == ["requester", "security"]
+        for _ in range(2):  # revoked already: nothing more to revoke
+            assert (await browser.post(f"/admin/users/{user_id}/revoke", data={"csrf": csrf})).status_code == 303
+        assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 401
         for _ in range(2):  # a leaver already is left as they are
             assert (await browser.post(f"/admin/users/{user_id}/deactivate", data={"csrf": csrf})).status_code == 303
-        assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 401
     trail = (await web.api.get(AIMS, "/api/audit/system")).json()["events"]
     mine = [(e["type"], e["actor"]) for e in trail if e["data"].get("email") == email]
-    assert [kind for kind, _ in mine] == ["user_added", "roles_set", "token_rotated", "user_deactivated"], mine
+    kinds = [kind for kind, _ in mine]
+    assert kinds == ["user_added", "roles_set", "token_rotated", "token_revoked", "user_deactivated"], mine
     assert {actor for _, actor in mine} == {"web:admin@example.com"}
 
 

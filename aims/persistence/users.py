@@ -118,10 +118,13 @@ def rotate_token(session: Session, user: User, *, by: str, now: dt.datetime, exp
 
 
 def revoke_token(session: Session, user: User, *, by: str, now: dt.datetime) -> None:
-    """No token works any more (until one is rotated in); the user's web sessions end."""
+    """No token works any more (until one is rotated in); the user's web sessions end. Revoked
+    already (sent twice) with no session since, nothing changes and nothing is recorded."""
+    ended = _end_sessions(session, user, now)
+    if not ended and user.token_expires_at is not None and user.token_expires_at <= now:
+        return
     _new_token(user, now, None)  # a token nobody was given
     user.token_expires_at = now
-    _end_sessions(session, user, now)
     _record(session, "token_revoked", by, now, user)
 
 
@@ -350,7 +353,9 @@ def end_session(session: Session, cookie: str, now: dt.datetime) -> None:
         row.ended_at = now
 
 
-def _end_sessions(session: Session, user: User, now: dt.datetime) -> None:
-    session.execute(
+def _end_sessions(session: Session, user: User, now: dt.datetime) -> int:
+    """How many were live."""
+    result = session.execute(
         update(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None)).values(ended_at=now)
     )
+    return result.rowcount
