@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import worker_for
 from api.app import create_app
 from api.web.pages import register as register_page
-from api.web.render import age_days, countdown
+from api.web.render import age_days, countdown, waited
 from aims.application import intake_form
 from aims.domain.state import Transition
 from aims.persistence import queries
@@ -103,7 +103,7 @@ async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):
     async with web.signed_in(RISK) as browser:
         queue = await browser.get("/approvals")
         assert name in queue.text and 'value="approve"' in queue.text
-        assert "<p>risk review gate · waiting 0.0 days" in queue.text  # it said "risk gate gate"
+        assert "<p>risk review gate · waiting under a minute · due in 4 d" in queue.text  # it said "risk gate gate"
         assert '<p>Reads supplier invoices into the ledger <span class="muted">(MINIMAL, version 1)' in queue.text
         assert f'{name}</a> — risk review gate, due' in (await browser.get("/")).text
         path = f"/use-cases/{uc}/gates/v1-review-risk/decision"
@@ -518,6 +518,9 @@ def test_sla_countdowns_read_as_a_person_would_say_them():
     assert countdown(at(seconds=-20), now) == "overdue by under a minute"
     assert age_days(at(days=-1, hours=-12), now) == 1.5
     assert age_days(at(minutes=3), now) == 0.0  # opened "in the future" by a clock ahead of this one
+    assert waited(at(days=-1, hours=-12, minutes=-5), now) == "1 d 12 h"
+    assert waited(at(minutes=-42), now) == "42 min"
+    assert waited(at(minutes=3), now) == "under a minute"
 
 
 def test_the_dashboard_finds_what_waits_for_a_person_by_address_or_role(database_url: str):

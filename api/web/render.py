@@ -41,11 +41,19 @@ def render(request: Request, name: str, viewer: Any, status_code: int = 200, **c
 def countdown(due: str, now: dt.datetime | None = None) -> str:
     """'due in 2 d 4 h', 'overdue by 5 h 10 min' or 'due in under a minute', for SLA columns."""
     seconds = (dt.datetime.fromisoformat(due) - (now or dt.datetime.now(dt.UTC))).total_seconds()
+    return f"due in {_span(seconds)}" if seconds >= 0 else f"overdue by {_span(seconds)}"
+
+
+def waited(since: str | dt.datetime | None, now: dt.datetime) -> str:
+    """How long something has waited, as `countdown` says it: '2 d 4 h', 'under a minute'."""
+    return _span(age_days(since, now) * 86400)
+
+
+def _span(seconds: float) -> str:
     days, rest = divmod(abs(int(seconds)), 86400)
     hours, minutes = rest // 3600, rest % 3600 // 60
     parts = [(days, "d"), (hours, "h")] if days else [(hours, "h"), (minutes, "min")]
-    text = " ".join(f"{count} {unit}" for count, unit in parts if count) or "under a minute"
-    return f"due in {text}" if seconds >= 0 else f"overdue by {text}"
+    return " ".join(f"{count} {unit}" for count, unit in parts if count) or "under a minute"
 
 
 def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from aims.application.service import UseCaseService
 from api.web.auth import PageService, Viewer, ViewerDep
-from api.web.render import NOTHING_SUBMITTED, age_days, render
+from api.web.render import NOTHING_SUBMITTED, render, waited
 
 router = APIRouter()
 
@@ -28,6 +28,6 @@ def approval_queue(
     now = dt.datetime.now(dt.UTC)
     gates = service.pending_approvals()
     for gate in gates:
-        gate["age_days"] = age_days(gate["opened_at"], now)
+        gate["waited"] = waited(gate["opened_at"], now)
     return render(request, "approvals.html", viewer, status_code, gates=gates, error=error,
                   submitted=submitted or NOTHING_SUBMITTED)  # fmt: skip
