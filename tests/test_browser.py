@@ -148,6 +148,8 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
             break
         await asyncio.sleep(0.2)
     assert name in await aims_owner.content()
+    stalled_row = await aims_owner.get_by_role("row").filter(has_text=name).first.inner_text()
+    assert "security review gate" in stalled_row and "overdue by" in stalled_row, stalled_row
     await aims_owner.screenshot(path=str(SCREENSHOTS / "stalled.png"), full_page=True)
     await aims_owner.goto(f"{site.url}/use-cases?q={name}")
     await aims_owner.get_by_text("1 use case(s)").wait_for()

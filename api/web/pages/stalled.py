@@ -1,4 +1,4 @@
-"""The AIMS owner's view of everything past its deadline, whatever its kind."""
+"""The AIMS owner's view of everything past its deadline or with nobody to act, whatever its kind."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from aims.domain.state import Escalation
 from aims.persistence import queries
 from api.web.auth import PageService, ViewerDep
-from api.web.render import age_days, render
+from api.web.render import age_days, render, waited
 
 router = APIRouter()
 AGE_BUCKETS = [("< 1 day", 1), ("1–3 days", 3), ("3–5 days", 5), ("5–10 days", 10), ("> 10 days", None)]
@@ -32,6 +32,7 @@ def stalled(
     with service.db() as session:
         for item in items:
             item["age_days"] = age_days(item["since"], now)
+            item["waited"] = waited(item["since"], now)
             item["reminders"] = queries.reminders_sent(session, item["use_case_id"], item["ref"])
             item["executive_told"] = item["escalation_level"] >= Escalation.EXECUTIVE
         by_status, by_tier = queries.counts_by(session)
