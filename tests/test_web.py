@@ -24,7 +24,7 @@ from aims.application import intake_form
 from aims.domain.state import Transition
 from aims.persistence import queries
 from aims.persistence.models import WaitingItem
-from aims.persistence.db import transaction
+from aims.persistence.db import migrate, transaction
 from aims.persistence.register import record_transition
 from tests import domain_kit as kit
 from tests import people
@@ -95,6 +95,19 @@ async def test_sign_in_sets_an_httponly_cookie_and_shows_the_dashboard(web: Web)
         assert "httponly" in response.headers["set-cookie"].lower()
         page = await browser.get("/")
         assert page.status_code == 200 and "Hello Req" in page.text and "My use cases" in page.text
+
+
+async def test_the_sign_in_page_of_a_new_installation_says_how_to_make_the_first_person(tmp_path):
+    database_url = f"sqlite:///{tmp_path}/new.db"
+    migrate(database_url)
+    app = create_app(settings_for(database_url, "unused"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://aims.test") as http:
+        page = await http.get("/sign-in")
+        assert page.status_code == 200 and "Nobody can sign in yet" in page.text
+        assert "aims users add --email you@example.com" in page.text and "--role admin" in page.text
+        people.seed(database_url)
+        page = await http.get("/sign-in")
+        assert page.status_code == 200 and "Nobody can sign in yet" not in page.text and 'name="token"' in page.text
 
 
 async def test_an_approver_decides_from_the_approvals_page_with_csrf(web: Web):

@@ -194,6 +194,11 @@ def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
     return user
 
 
+def nobody_yet(session: Session) -> bool:
+    """A new installation: no user at all, so nobody can sign in until one is made."""
+    return session.connection().execute(select(_USERS.c.id).limit(1)).first() is None
+
+
 def user_by_email(session: Session, email: str) -> User | None:
     """Any user, active or not (administration)."""
     return _one(session, select(User).where(User.email == normalise_email(email)))

@@ -20,7 +20,10 @@ router = APIRouter()
 def _form(request: Request, status_code: int = 200, error: str | None = None) -> Response:
     """The sign-in form, with a fresh double-submit token in a field and a cookie."""
     token = web_session.new_sign_in_token()
-    response = render(request, "sign_in.html", None, status_code=status_code, error=error, csrf=token)
+    with transaction(request.app.state.settings.database_url) as session:
+        first_run = users.nobody_yet(session)
+    response = render(request, "sign_in.html", None, status_code=status_code, error=error, csrf=token,
+                      first_run=first_run)  # fmt: skip
     web_session.set_sign_in_cookie(response, token, request.app.state.settings.public_url)
     return response
 
