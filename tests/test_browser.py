@@ -152,7 +152,7 @@ async def test_request_approve_and_watch_stalls_in_a_browser(site: Site):
     assert "security review gate" in stalled_row and "overdue by" in stalled_row, stalled_row
     await aims_owner.screenshot(path=str(SCREENSHOTS / "stalled.png"), full_page=True)
     await aims_owner.goto(f"{site.url}/use-cases?q={name}")
-    await aims_owner.get_by_text("1 use case(s)").wait_for()
+    await aims_owner.get_by_text("1 use case", exact=True).wait_for()
     await aims_owner.screenshot(path=str(SCREENSHOTS / "register.png"), full_page=True)
     await aims_owner.goto(f"{site.url}/use-cases/{use_case_id}")
     await aims_owner.get_by_text("hash chain verified").wait_for()

@@ -248,10 +248,11 @@ async def test_a_person_on_the_daily_digest_gets_one_message_a_day(mail: Mail):
         assert not [m for m in mail.mailbox.to(OWNER) if uc in parts(m)[0]]  # nothing one by one
         digests = DigestActivities(mail.database_url, [EmailChannel(mail.smtp, PUBLIC)], PUBLIC)
         digests.post_digest("2027-01-05")
-        digest = mail.mailbox.to(OWNER, "notice(s) for you, 2027-01-05")
+        digest = mail.mailbox.to(OWNER, "for you, 2027-01-05")
         assert len(digest) == 1 and "submit the risk and impact assessment" in parts(digest[0])[0]
+        assert re.fullmatch(r"aims: (1 notice|\d+ notices) for you, 2027-01-05", digest[0]["Subject"])
         digests.post_digest("2027-01-05")  # a second run the same day sends nothing again
-        assert len(mail.mailbox.to(OWNER, "notice(s) for you")) == 1
+        assert len(mail.mailbox.to(OWNER, "for you, 2027-01-05")) == 1
         with transaction(mail.database_url) as session:
             rows = session.query(DeliveryRow).join(Notification).filter(Notification.use_case_id == uc,
                                                                         Notification.recipient == OWNER).all()  # fmt: skip

@@ -218,7 +218,7 @@ def test_aims_audit_verify_and_aims_verify_exit_codes(register: str, tmp_path: P
         return subprocess.run([sys.executable, "-m", "aims.cli", *args], env=os.environ | environment,
                               capture_output=True, text=True, timeout=60, cwd=repo_root())  # fmt: skip
 
-    assert aims("audit", "verify").stdout.strip().endswith("3 of 3 chain(s) verified")
+    assert aims("audit", "verify").stdout.strip().endswith("3 of 3 chains verified")
     (tmp_path / "key.pem").write_bytes(KEY.public_pem)
     (tmp_path / "bundle.zip").write_bytes(bundle_of(register))
     verified = aims("verify", str(tmp_path / "bundle.zip"), "--public-key", str(tmp_path / "key.pem"))

@@ -184,7 +184,7 @@ async def test_the_pages_raise_complete_and_check_a_nonconformity(api: Api):
             "action_description": "Refresh the docs", "action_owner": "", "action_due": due}  # fmt: skip
     refused = await http.post("/nonconformities", data=form)
     assert refused.status_code == 422 and 'id="error-action_owner"' in refused.text and "Refresh the docs" in refused.text
-    assert 'role="alert">Not recorded: please fix the 1 answer(s) marked below. Nothing you entered is lost.' in refused.text
+    assert 'role="alert">Not recorded: please fix the 1 answer marked below. Nothing you entered is lost.' in refused.text
     # Refused by the rules, not the form: beside the field they name, everything typed kept.
     past = await http.post("/nonconformities", data=form | {"action_owner": OWNER, "action_due": "2020-01-31T17:00"})
     assert past.status_code == 422 and "a date after now and within a year</p>" in past.text

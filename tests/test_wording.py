@@ -94,3 +94,7 @@ def test_a_form_says_what_is_wrong_in_plain_words_not_pydantic_s():
 
 def test_whoever_must_act_reads_as_roles_by_name_and_people_by_address():
     assert wording.who(["aims_owner", "risk", "jo_doe@example.com"]) == "AIMS owner, risk, jo_doe@example.com"
+
+
+def test_a_count_reads_with_its_noun_in_the_singular_only_for_one():
+    assert [wording.counted(n, "use case") for n in (0, 1, 2)] == ["0 use cases", "1 use case", "2 use cases"]

@@ -28,6 +28,7 @@ from aims import verify_evidence
 from aims.application.gateway import namespace_missing
 from aims.domain.durations import Duration
 from aims.domain.policy import ROLES
+from aims.domain.wording import counted
 from aims.observability import setup_logging
 from aims.persistence import chains, users
 from aims.payloads import new_key
@@ -220,7 +221,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     if args.audit_command == "checkpoint":
         now = dt.datetime.now(dt.UTC)
         count = sign_checkpoint(settings.database_url, settings.signing_key_file, now.date().isoformat(), now)
-        print(f"checkpoint of {now.date()}: {count} chain(s)")
+        print(f"checkpoint of {now.date()}: {counted(count, 'chain')}")
         return 0
     public_key = settings.signing_key().private.public_key()
     broken = 0
@@ -232,7 +233,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
                 where = f" at event {check.first_broken_seq}" if check.first_broken_seq else ""
                 print(f"{chain_id}: NOT verified{where}: {check.reason}")
         total = len(chains.chain_ids(session))
-    print(f"{total - broken} of {total} chain(s) verified" + (f"; {broken} broken" if broken else ""))
+    print(f"{total - broken} of {counted(total, 'chain')} verified" + (f"; {broken} broken" if broken else ""))
     return 1 if broken else 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aims.domain.wording import STAGE_WAITING, role_name
+from aims.domain.wording import STAGE_WAITING, counted, role_name
 
 Data = Mapping[str, Any]
 
@@ -81,7 +81,7 @@ def _review_answered(data: Data) -> str:
     incidents = answer.get("incidents_since_last_review", 0)
     return (
         f"answered re-review {data['review']}: proposes to {answer['proposal']}; "
-        f"KPIs {answer.get('kpis', '—')}; {incidents} incident(s) since the last review; "
+        f"KPIs {answer.get('kpis', '—')}; {counted(incidents, 'incident')} since the last review; "
         + (f"material change in {', '.join(changed)}" if changed else "no material change")
         + _quoted(answer.get("comment"), ". ")
     )

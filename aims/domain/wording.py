@@ -241,6 +241,11 @@ STAGE_WAITING: dict[str, str] = {
 }  # fmt: skip
 
 
+def counted(count: int, noun: str) -> str:
+    """A count with its noun, as a sentence says it: '1 use case', '3 use cases', '0 answers'."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
 def role_name(role: str) -> str:
     """A role as a label reads it: 'AIMS owner', 'risk'."""
     return "AIMS owner" if role == "aims_owner" else role.replace("_", " ")

@@ -67,6 +67,7 @@ def age_days(since: str | dt.datetime | None, now: dt.datetime) -> float:
 templates.env.globals["countdown"] = countdown
 templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
 templates.env.globals["next_steps"] = wording.next_steps
+templates.env.globals["counted"] = wording.counted
 templates.env.filters["role_name"] = wording.role_name
 templates.env.filters["who"] = wording.who
 templates.env.globals["describe_event"] = trail.describe

@@ -15,6 +15,7 @@ import datetime as dt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
+from aims.domain.wording import counted
 from aims.settings import SmtpSettings
 from notifications.email import smtp
 
@@ -42,6 +43,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_templates.globals["counted"] = counted
 
 
 def one_line(text: str) -> str:
@@ -88,7 +90,7 @@ class EmailChannel:
         if self.settings.governance is None:
             return None
         message = self._message(
-            to=self.settings.governance, name=None, subject=f"aims digest {day}: {len(items)} stalled item(s)",
+            to=self.settings.governance, name=None, subject=f"aims digest {day}: {counted(len(items), 'stalled item')}",
             identity=f"stalled-digest/{day}", template="stalled", context={"day": day, "items": items[:200]},
         )  # fmt: skip
         smtp.send(self.settings, message)
@@ -96,7 +98,7 @@ class EmailChannel:
 
     def personal_digest(self, day: str, recipient: Recipient, deliveries: list[Delivery]) -> str | None:
         message = self._message(
-            to=recipient.email, name=recipient.name, subject=f"aims: {len(deliveries)} notice(s) for you, {day}",
+            to=recipient.email, name=recipient.name, subject=f"aims: {counted(len(deliveries), 'notice')} for you, {day}",
             identity=f"digest/{day}/{recipient.email}", template="digest",
             context={"day": day, "name": recipient.name, "deliveries": deliveries, "actions": ACTIONS},
         )  # fmt: skip

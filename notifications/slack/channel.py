@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from temporalio import activity
 
 from activities.channels import Delivery, GateSummary, Home, Recipient, StalledItem, UseCaseSummary
+from aims.domain.wording import counted
 from aims.settings import Settings
 from notifications.slack import blocks
 from notifications.slack.client import call, web_client
@@ -114,7 +115,7 @@ class SlackChannel:
         if (posted := self._digest_of(channel, day)) is not None:
             return posted  # a retried attempt, or a second trigger the same day
         gates = sum(1 for item in items if item.kind in ("gate", "triage"))
-        title = f"aims digest {day}: {len(items)} stalled item(s), {gates} of them gates"
+        title = f"aims digest {day}: {counted(len(items), 'stalled item')}, {gates} of them gates"
         lines = [
             f"• *{blocks.escape(item.name)}*: {blocks.escape(item.label)} waiting since {item.since[:10]}, due "
             f"{item.due_at[:10]} ({'executive told' if item.executive_told else 'stalled'}) <{item.link}|open>"
@@ -135,7 +136,7 @@ class SlackChannel:
             conversation = call(self.client.conversations_open, users=where)["channel"]["id"]
             if (posted := self._digest_of(conversation, day, recipient.email)) is not None:
                 return posted
-        title = f"Your aims digest, {day}: {len(deliveries)} notice(s)"
+        title = f"Your aims digest, {day}: {counted(len(deliveries), 'notice')}"
         lines = [f"• {blocks.escape(d.subject)} <{d.link}|open>" for d in deliveries[:40]]
         if len(deliveries) > 40:
             lines.append(f"… and {len(deliveries) - 40} more in aims")

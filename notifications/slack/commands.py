@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from aims.application.errors import ServiceError
 from aims.application.service import UseCaseService
+from aims.domain.wording import counted
 from aims.persistence import queries, users
 from aims.persistence.models import UseCase, User
 from aims.persistence.queries import RegisterFilter
@@ -91,7 +92,7 @@ def _pending(service: UseCaseService, public_url: str) -> JSONResponse:
     if len(gates) > _SHOWN:
         more = f"…and {len(gates) - _SHOWN} more, newer ones: <{public_url}/approvals|your approvals page>"
         message.append(blocks.SectionBlock(text=blocks.MarkdownTextObject(text=more)))
-    return reply(f"{len(gates)} gate(s) waiting for you", message)
+    return reply(f"{counted(len(gates), 'gate')} waiting for you", message)
 
 
 def _status(service: UseCaseService, argument: str, public_url: str) -> JSONResponse:
