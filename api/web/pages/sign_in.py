@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
 
 from aims.persistence import users
 from aims.persistence.db import transaction
@@ -20,12 +21,20 @@ router = APIRouter()
 def _form(request: Request, status_code: int = 200, error: str | None = None) -> Response:
     """The sign-in form, with a fresh double-submit token in a field and a cookie."""
     token = web_session.new_sign_in_token()
-    with transaction(request.app.state.settings.database_url) as session:
-        first_run = users.nobody_yet(session)
     response = render(request, "sign_in.html", None, status_code=status_code, error=error, csrf=token,
-                      first_run=first_run)  # fmt: skip
+                      first_run=_nobody_yet(request))  # fmt: skip
     web_session.set_sign_in_cookie(response, token, request.app.state.settings.public_url)
     return response
+
+
+def _nobody_yet(request: Request) -> bool:
+    """A new installation, whose page says how to make the first person. The form itself needs
+    no database: with the database down, it is shown without the hint."""
+    try:
+        with transaction(request.app.state.settings.database_url) as session:
+            return users.nobody_yet(session)
+    except DBAPIError:
+        return False
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
