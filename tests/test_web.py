@@ -480,6 +480,8 @@ async def test_an_admin_manages_users_from_the_users_page_and_every_change_is_au
         for _ in range(2):  # revoked already: nothing more to revoke
             assert (await browser.post(f"/admin/users/{user_id}/revoke", data={"csrf": csrf})).status_code == 303
         assert (await web.api.http.get("/api/me", headers={"Authorization": f"Bearer {new_token}"})).status_code == 401
+        row = (await browser.get("/admin/users")).text.split(f"Roles of {email}")[1].split("</tr>")[0]
+        assert "no working token since" in row and "(revoked or expired)" in row, row
         for _ in range(2):  # a leaver already is left as they are
             assert (await browser.post(f"/admin/users/{user_id}/deactivate", data={"csrf": csrf})).status_code == 303
     trail = (await web.api.get(AIMS, "/api/audit/system")).json()["events"]

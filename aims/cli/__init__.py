@@ -169,8 +169,8 @@ def _change_users(args: argparse.Namespace, settings: Settings, now: dt.datetime
             for user in users.list_users(session):
                 slack = f"  slack={user.slack_user_id}" if user.slack_user_id else ""
                 state = "" if user.active else "  DEACTIVATED"
-                expiry = f"  token expires {user.token_expires_at:%Y-%m-%d %H:%M} UTC" if user.token_expires_at else ""
-                print(f"{user.email}  {user.name}  roles={','.join(user.roles)}{slack}{expiry}{state}")
+                token_state = users.token_status(user, now)
+                print(f"{user.email}  {user.name}  roles={','.join(user.roles)}{slack}  token: {token_state}{state}")
             return 0
         user = users.user_by_email(session, args.email)
         if args.users_command == "add":

@@ -194,6 +194,14 @@ def authenticate(session: Session, token: str, now: dt.datetime) -> User | None:
     return user
 
 
+def token_status(user: User, now: dt.datetime) -> str:
+    """Whether the person's API token works, as the users page and `aims users list` say it."""
+    if user.token_expires_at is None:
+        return "no expiry"
+    at = f"{user.token_expires_at:%Y-%m-%d %H:%M} UTC"
+    return f"expires {at}" if user.token_expires_at > now else f"no working token since {at} (revoked or expired)"
+
+
 def nobody_yet(session: Session) -> bool:
     """A new installation: no user at all, so nobody can sign in until one is made."""
     return session.connection().execute(select(_USERS.c.id).limit(1)).first() is None

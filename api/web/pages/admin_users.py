@@ -40,10 +40,11 @@ def _admin(viewer: Viewer) -> str:
 
 
 def _page(request: Request, viewer: Viewer, status_code: int = 200, **context: object) -> HTMLResponse:
+    now = dt.datetime.now(dt.UTC)
     with transaction(request.app.state.settings.database_url) as session:
         people = [
             {"id": u.id, "email": u.email, "name": u.name, "roles": u.roles, "active": u.active,
-             "expires": u.token_expires_at.strftime("%Y-%m-%d") if u.token_expires_at else None}  # fmt: skip
+             "token": users.token_status(u, now)}  # fmt: skip
             for u in users.list_users(session)
         ]
     assignable = [role for role in ROLES if role != "requester"]
