@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -719,6 +720,7 @@ async def test_reminders_and_escalations_reach_people_without_anyone_looking(
     assert listed >= 2
     digest = [m for m in fake.messages["C0GOV"] if (m.get("metadata") or {}).get("event_type") == "aims_digest"]
     assert "Internal code assistant" in json.dumps(digest[-1]["blocks"])
+    assert re.search(r": \d+ stalled items, (1 of them a gate|\d+ of them gates)$", digest[-1]["text"]), digest[-1]["text"]
     # Triggered again the same day, it does not post twice.
     with time_env.auto_time_skipping_disabled():
         await time_env.client.execute_workflow("DailyDigest", id=f"digest-{uuid.uuid4()}", task_queue=task_queue)

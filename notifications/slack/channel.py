@@ -115,7 +115,8 @@ class SlackChannel:
         if (posted := self._digest_of(channel, day)) is not None:
             return posted  # a retried attempt, or a second trigger the same day
         gates = sum(1 for item in items if item.kind in ("gate", "triage"))
-        title = f"aims digest {day}: {counted(len(items), 'stalled item')}, {gates} of them gates"
+        of_them = "1 of them a gate" if gates == 1 else f"{gates} of them gates"
+        title = f"aims digest {day}: {counted(len(items), 'stalled item')}, {of_them}"
         lines = [
             f"• *{blocks.escape(item.name)}*: {blocks.escape(item.label)} waiting since {item.since[:10]}, due "
             f"{item.due_at[:10]} ({'executive told' if item.executive_told else 'stalled'}) <{item.link}|open>"
