@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from aims.persistence import users
-from aims.persistence.db import transaction
+from aims.persistence.db import reading
 from aims.persistence.models import User
 from aims.application.errors import ServiceError
 from aims.application.service import UseCaseService
@@ -28,7 +28,7 @@ async def get_current_user(
     token, database_url = credentials.credentials, request.app.state.settings.database_url
 
     def look_up() -> User | None:
-        with transaction(database_url) as session:
+        with reading(database_url) as session:
             return users.authenticate(session, token, dt.datetime.now(dt.UTC))
 
     user = await asyncio.to_thread(look_up)

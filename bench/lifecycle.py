@@ -1,13 +1,15 @@
 """Throughput and latency of whole lifecycles through the HTTP API, beside a minimal workflow.
 
-    .venv/bin/python bench/lifecycle.py [-n 200] [--concurrency 20] [--workers 1] [--json]
+    .venv/bin/python bench/lifecycle.py [-n 200] [--concurrency 20] [--workers 1] [--trace] [--json]
 
 On the Temporal dev server, with the worker(s) and the API each in their own process as
 deployed, drives N T2 use cases from intake to in_production (create, assessment, three gate
 decisions, sign-off: six API calls, five workflow Updates each); in the same run a minimal
 workflow takes the same number of Update round trips straight from a Temporal client, the two
 taking turns (--rounds). Then the same at concurrency 1, for the latency of one decision.
-Prints figures and ratios; with --json the last line is one JSON object.
+Prints figures and ratios; with --json the last line is one JSON object. With --trace the
+processes export their spans to the bench, which shows where a decision's time goes at
+concurrency 1 (tracing costs a little, so take the figures from a run without it).
 """
 
 from __future__ import annotations
@@ -31,10 +33,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aims.persistence.db import migrate  # noqa: E402
 from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
 from bench.harness import RawConnection, aims_processes, command_line, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
+from bench.traces import Span, SpanCollector, between, first, phases, settled, waterfall  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant  # noqa: E402
 from tests.net import free_port  # noqa: E402
 
+DECISION = "POST /api/use-cases/{use_case_id}/gates/{gate_id}/decision"
+UPDATE = "StartWorkflowUpdate:act"
+PHASES = {
+    "the decision's request": between(("start", DECISION), ("end", DECISION)),
+    "request -> Update sent (sign-in, checks on the register)": between(("start", DECISION), ("start", UPDATE)),
+    "Update sent -> the worker handles it": between(("start", UPDATE), ("start", "HandleUpdate:act")),
+    "register write (local activity)": between(("start", "RunActivity:record_transition"),
+                                               ("end", "RunActivity:record_transition")),
+    "Update sent -> answered (round trip)": between(("start", UPDATE), ("end", UPDATE)),
+    "Update answered -> response (the register read back)": between(("end", UPDATE), ("end", DECISION)),
+}  # fmt: skip
 DECIDERS = {"risk": "risk@example.com", "security": "security@example.com", "aims_owner": "aims@example.com"}
 
 
@@ -129,10 +143,30 @@ def _add(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
     return {name: total.get(name, 0.0) + seconds for name, seconds in more.items()}
 
 
+async def show_traces(collector: SpanCollector, since: float) -> None:
+    """Where the time of a decision at concurrency 1 (made after `since`, a Unix time) went."""
+    await settled(collector)
+    measure = PHASES["the decision's request"]
+    traces = [collector.trace(root) for root in collector.roots(DECISION) if root.start >= since]
+    traces = sorted((t for t in traces if measure(t) is not None), key=lambda t: measure(t) or 0.0)
+    if not traces:
+        print("no decision traces arrived")
+        return
+    print(f"where a decision's time goes at concurrency 1 (tracing on, so a little slower), {len(traces)} decisions:")
+    print(phases(traces, PHASES))
+    median = traces[len(traces) // 2]
+    root = first(median, DECISION)
+    assert root is not None
+    print("the median decision's trace:")
+    print(waterfall(median, root))
+
+
 async def main(
-    count: int, concurrency: int, workers: int, database: str | None, as_json: bool, rounds: int = 4
+    count: int, concurrency: int, workers: int, database: str | None, as_json: bool, rounds: int = 4,
+    trace: bool = False,
 ) -> None:
     logs = scratch()
+    collector = SpanCollector(free_port()) if trace else None
     database_url = database or f"sqlite:///{logs}/bench.db"
     migrate(database_url)
     tokens = people.seed(database_url)
@@ -140,7 +174,10 @@ async def main(
     port = free_port()
     task_queue = f"bench-{uuid.uuid4()}"
     temporal = env.client.service_client.config.target_host
-    processes = aims_processes(temporal, database_url, task_queue, port, workers=workers, logs=logs)
+    processes = aims_processes(
+        temporal, database_url, task_queue, port, workers=workers, logs=logs,
+        environment=collector.environment() if collector else None,
+    )  # fmt: skip
     try:
         async with env, Worker(env.client, task_queue="bench-minimal", workflows=[MinimalWorkflow]):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -174,12 +211,17 @@ async def main(
                 round_ratios.append(minimal_round / aims_round)
             single: list[float] = []
             single_steps: list[float] = []
+            single_since = time.time()
             for size in _rounds(max(count // 10, 10), rounds):
                 await bounded(size, 1, lambda: one_lifecycle(api, single))
                 await bounded(size, 1, lambda: one_minimal(env, single_steps))
             api.close()
+            if collector is not None:
+                await show_traces(collector, single_since)
     finally:
         stop(processes)
+        if collector is not None:
+            collector.stop()
 
     results = {
         "lifecycles_per_s": round(count / aims_seconds, 2),
@@ -222,6 +264,7 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1, help="aims worker processes")
     parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
     parser.add_argument("--rounds", type=int, default=4, help="turns aims and the minimal take (default 4)")
+    parser.add_argument("--trace", action="store_true", help="collect the processes' traces and show where a decision's time goes")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.count, arguments.concurrency, arguments.workers, arguments.database, arguments.json,
-                     arguments.rounds))  # fmt: skip
+                     arguments.rounds, arguments.trace))  # fmt: skip

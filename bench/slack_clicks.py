@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -46,7 +45,7 @@ from bench.harness import (  # noqa: E402
     stop,
     wait_until_ready,
 )
-from bench.traces import Span, SpanCollector, phases, waterfall  # noqa: E402
+from bench.traces import SpanCollector, between, first, phases, settled, waterfall  # noqa: E402
 from tests import people  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.intakes import ASSESSMENT, invoice_ocr  # noqa: E402
@@ -114,46 +113,23 @@ def signed_click(prompt: dict) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def _first(trace: list[Span], name: str) -> Span | None:
-    return next((span for span in trace if span.name == name), None)
-
-
-def _between(start: tuple[str, str], end: tuple[str, str]) -> Callable[[list[Span]], float | None]:
-    """From a span's start or end (`("start"|"end", name)`; the last of its name for an end) to another's."""
-
-    def measure(trace: list[Span]) -> float | None:
-        def at(edge: str, name: str) -> float | None:
-            named = [span for span in trace if span.name == name]
-            if not named:
-                return None
-            return named[0].start if edge == "start" else max(span.end for span in named)
-
-        begin, finish = at(*start), at(*end)
-        return finish - begin if begin is not None and finish is not None else None
-
-    return measure
-
-
 CLICK = "POST /slack/interactions"
 PHASES = {
-    "answered to Slack (the click's request)": _between(("start", CLICK), ("end", CLICK)),
-    "click -> Update sent": _between(("start", CLICK), ("start", "StartWorkflowUpdate:act")),
-    "Update sent -> the worker handles it": _between(("start", "StartWorkflowUpdate:act"), ("start", "HandleUpdate:act")),
-    "register write (local activity)": _between(("start", "RunActivity:record_transition"),
+    "answered to Slack (the click's request)": between(("start", CLICK), ("end", CLICK)),
+    "click -> Update sent": between(("start", CLICK), ("start", "StartWorkflowUpdate:act")),
+    "Update sent -> the worker handles it": between(("start", "StartWorkflowUpdate:act"), ("start", "HandleUpdate:act")),
+    "register write (local activity)": between(("start", "RunActivity:record_transition"),
                                                 ("end", "RunActivity:record_transition")),
-    "Update sent -> answered (round trip)": _between(("start", "StartWorkflowUpdate:act"),
+    "Update sent -> answered (round trip)": between(("start", "StartWorkflowUpdate:act"),
                                                      ("end", "StartWorkflowUpdate:act")),
-    "Update answered -> outcome in the message": _between(("end", "StartWorkflowUpdate:act"), ("end", "slack chat_update")),
-    "click -> outcome in the message": _between(("start", CLICK), ("end", "slack chat_update")),
+    "Update answered -> outcome in the message": between(("end", "StartWorkflowUpdate:act"), ("end", "slack chat_update")),
+    "click -> outcome in the message": between(("start", CLICK), ("end", "slack chat_update")),
 }  # fmt: skip
 
 
 async def show_traces(collector: SpanCollector) -> None:
     """Once every process has exported its spans: where a click's time went."""
-    counted = -1
-    while counted != len(collector.spans):  # exports arrive every 200 ms; quiet for a second means done
-        counted = len(collector.spans)
-        await asyncio.sleep(1.0)
+    await settled(collector)
     traces = [collector.trace(root) for root in collector.roots(CLICK)]
     shown = PHASES["click -> outcome in the message"]
     traces = sorted((t for t in traces if shown(t) is not None), key=lambda t: shown(t) or 0.0)
@@ -163,7 +139,7 @@ async def show_traces(collector: SpanCollector) -> None:
     print(f"where a click's time goes (tracing on, so a little slower), {len(traces)} clicks:")
     print(phases(traces, PHASES))
     for label, trace in (("median", traces[len(traces) // 2]), ("slowest", traces[-1])):
-        root = _first(trace, CLICK)
+        root = first(trace, CLICK)
         assert root is not None
         print(f"the {label} click's trace:")
         print(waterfall(trace, root))

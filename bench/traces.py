@@ -4,6 +4,7 @@ worker. Spans come from aims' tracing (AIMS_TRACING / OTEL_EXPORTER_OTLP_ENDPOIN
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import threading
 from collections.abc import Callable, Iterable
@@ -108,3 +109,31 @@ def phases(traces: list[list[Span]], marks: dict[str, Callable[[list[Span]], flo
         if values:
             lines.append(f"  {label:58s} median {1000 * statistics.median(values):7.1f} ms  (of {len(values)})")
     return "\n".join(lines)
+
+
+async def settled(collector: SpanCollector) -> None:
+    """Until every process has exported its spans (every 200 ms: quiet for a second means done)."""
+    counted = -1
+    while counted != len(collector.spans):
+        counted = len(collector.spans)
+        await asyncio.sleep(1.0)
+
+
+def first(trace: list[Span], name: str) -> Span | None:
+    return next((span for span in trace if span.name == name), None)
+
+
+def between(start: tuple[str, str], end: tuple[str, str]) -> Callable[[list[Span]], float | None]:
+    """From a span's start or end (`("start"|"end", name)`; the last of its name for an end) to another's."""
+
+    def measure(trace: list[Span]) -> float | None:
+        def at(edge: str, name: str) -> float | None:
+            named = [span for span in trace if span.name == name]
+            if not named:
+                return None
+            return named[0].start if edge == "start" else max(span.end for span in named)
+
+        begin, finish = at(*start), at(*end)
+        return finish - begin if begin is not None and finish is not None else None
+
+    return measure

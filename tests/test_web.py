@@ -566,6 +566,9 @@ def test_what_waits_is_listed_in_one_order_on_every_database(database_url: str):
     with transaction(database_url) as session:
         record_transition(session, state, Transition(use_case_id=state.id, number=state.transition_number), kit.T0,
                           channels=[])  # fmt: skip
+        # A use case's detail lists its state's waiting items, which its rows were written from, in their order.
+        detail = queries.use_case_detail(session, queries.use_case_row(session, state.id))["waiting"]
+        assert len(detail) > 1 and detail == queries.waiting_on(session, [state.id])[state.id]
         session.execute(delete(WaitingItem).where(WaitingItem.use_case_id == state.id))
         for ref in ("v9-c", "v9-b", "v9-a"):  # stored in the reverse of the order they are listed in
             session.add(WaitingItem(use_case_id=state.id, kind="gate", ref=ref, label=ref, role="tied_role",
@@ -576,5 +579,3 @@ def test_what_waits_is_listed_in_one_order_on_every_database(database_url: str):
         assert queue == ["v9-a", "v9-b", "v9-c"]
         assert [w["ref"] for w in queries.waiting_on(session, [state.id])[state.id]] == queue
         assert [w["ref"] for w in queries.stalled(session) if w["use_case_id"] == state.id] == queue
-        row = queries.use_case_row(session, state.id)
-        assert [w["ref"] for w in queries.use_case_detail(session, row)["waiting"]] == queue

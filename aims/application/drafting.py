@@ -16,6 +16,7 @@ from aims.application.intake_form import Section
 from aims.application.service import ClassificationPreview, UseCaseService
 from aims.domain.commands import ReviseIntake
 from aims.persistence import drafts
+from aims.persistence.db import transaction
 from aims.persistence.models import IntakeDraft
 
 Answers = dict[str, list[str]]
@@ -56,7 +57,7 @@ class Drafting:
     # ------------------------------------------------------------ reading
 
     def drafts(self) -> list[Summary]:
-        with self.service.db() as session:
+        with self.service.read() as session:
             return [_summary(draft) for draft in drafts.of_owner(session, self.owner)]
 
     def at(self, draft_id: str | None, step: str | None = None) -> Step:
@@ -64,7 +65,7 @@ class Drafting:
         if not draft_id:
             answers, stored = {"business_owner": [self.owner]}, "basics"
         else:
-            with self.service.db() as session:
+            with self.service.read() as session:
                 draft = self._owned(session, draft_id)
                 answers, stored = dict(draft.answers), draft.step
         return Step(draft_id or "", self._section(answers, step or stored), answers, {})
@@ -115,7 +116,7 @@ class Drafting:
         return result
 
     def discard(self, draft_id: str) -> None:
-        with self.service.db() as session:
+        with transaction(self.service.database_url) as session:
             draft = self._owned(session, draft_id)
             drafts.discard(session, draft)
 
@@ -142,12 +143,12 @@ class Drafting:
         return steps[at] if at < len(steps) else None
 
     def _answers(self, draft_id: str) -> Answers:
-        with self.service.db() as session:
+        with self.service.read() as session:
             return dict(self._owned(session, draft_id).answers)
 
     def _keep(self, draft_id: str | None, answers: Answers, step: str) -> str:
         now = dt.datetime.now(dt.UTC)
-        with self.service.db() as session:
+        with transaction(self.service.database_url) as session:
             if draft_id:
                 draft = self._owned(session, draft_id)
                 drafts.keep(draft, answers, step, now)

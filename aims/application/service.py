@@ -24,7 +24,7 @@ from aims.domain.messages import Ack, ClassifyResult
 from aims.domain.policy import Policy
 from aims.domain.state import Actor, Refused, UseCaseState
 from aims.persistence import queries, users
-from aims.persistence.db import transaction
+from aims.persistence.db import reading, transaction
 from aims.persistence.models import GateDecision, Notification, UseCase, User
 from aims.signing import SigningKey
 from aims.application import evidence
@@ -75,8 +75,8 @@ class UseCaseService(Caller):
 
     policy: Policy
 
-    def db(self) -> AbstractContextManager[Session]:
-        return transaction(self.database_url)
+    def read(self) -> AbstractContextManager[Session]:
+        return reading(self.database_url)
 
     # ------------------------------------------------------------ reads
 
@@ -110,7 +110,7 @@ class UseCaseService(Caller):
         )
 
     def detail(self, use_case_id: str) -> dict[str, Any]:
-        with self.db() as session:
+        with self.read() as session:
             row, state = self.readable(session, use_case_id)
             return queries.use_case_detail(session, row) | {"you": self.may(state)}
 
@@ -127,20 +127,20 @@ class UseCaseService(Caller):
         with_state: bool = False,
     ) -> tuple[int, list[UseCase]]:
         """A page of the register (rows detached: summary columns only, unless `with_state`)."""
-        with self.db() as session:
+        with self.read() as session:
             total, rows = queries.list_use_cases(
                 session, filters, involving=involving, limit=limit, offset=offset, with_state=with_state
             )
             return total, list(rows)
 
     def audit_trail(self, use_case_id: str) -> dict[str, Any]:
-        with self.db() as session:
+        with self.read() as session:
             self.readable(session, use_case_id)
             return queries.audit_trail(session, use_case_id)
 
     def assessment_draft(self, use_case_id: str) -> dict[str, Any]:
         """The previous version's assessment to resubmit or edit (P3), else one drafted from the intake."""
-        with self.db() as session:
+        with self.read() as session:
             row, state = self.readable(session, use_case_id)
             details = row.details or {}
         if details.get("assessment"):
@@ -157,22 +157,22 @@ class UseCaseService(Caller):
 
     def pending_approvals(self) -> list[dict[str, Any]]:
         """Open gates the caller may decide: their role, and not a use case they are involved in."""
-        with self.db() as session:
+        with self.read() as session:
             return queries.gates_waiting_for(session, self.user.email, self.user.roles)
 
     def waiting_on(self, use_case_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """What these use cases wait for now, and from whom (for a requester: where each stands)."""
-        with self.db() as session:
+        with self.read() as session:
             return queries.waiting_on(session, use_case_ids)
 
     def reviews_owed(self) -> list[dict[str, Any]]:
         """Re-reviews waiting for the caller's answer, oldest first."""
-        with self.db() as session:
+        with self.read() as session:
             return queries.reviews_owed(session, self.user.email)
 
     def stages_owed(self) -> list[dict[str, Any]]:
         """What the caller's use cases wait for from them outside the gates (assessment, sign-off, …)."""
-        with self.db() as session:
+        with self.read() as session:
             return queries.stages_waiting_for(session, self.user.email, self.user.roles)
 
     def require_governance_view(self) -> None:
@@ -186,7 +186,7 @@ class UseCaseService(Caller):
             self.require_governance_view()
             chain_ids, scope = None, {"kind": "aims"}
         else:
-            with self.db() as session:
+            with self.read() as session:
                 self.readable(session, use_case_id)
             chain_ids, scope = [use_case_id], {"kind": "use_case", "use_case_id": use_case_id}
         return evidence.write_bundle(
@@ -195,27 +195,27 @@ class UseCaseService(Caller):
         )  # fmt: skip
 
     def evidence_pack(self, use_case_id: str) -> dict[str, Any]:
-        with self.db() as session:
+        with self.read() as session:
             row, _ = self.readable(session, use_case_id)
             return evidence.evidence_pack(session, use_case_id) | {"name": row.name, "status": row.status}
 
     def stalled(self) -> list[dict[str, Any]]:
         self.require_governance_view()
-        with self.db() as session:
+        with self.read() as session:
             return queries.stalled(session)
 
     def system_trail(self) -> dict[str, Any]:
         self.require_governance_view()
-        with self.db() as session:
+        with self.read() as session:
             return queries.system_trail(session)
 
     def notifications(self, limit: int, offset: int) -> list[Notification]:
-        with self.db() as session:
+        with self.read() as session:
             return list(queries.notifications_for(session, self.user.email, limit=limit, offset=offset))
 
     def listening(self, configured: list[str]) -> dict[str, Any]:
         """The caller's notification settings, with the channels this installation has."""
-        with self.db() as session:
+        with self.read() as session:
             user = session.get(User, self.user.id)
             assert user is not None
             muted = set(user.muted_channels or ())
@@ -227,7 +227,7 @@ class UseCaseService(Caller):
             }
 
     def listen(self, settings: NotificationSettings, configured: list[str]) -> dict[str, Any]:
-        with self.db() as session:
+        with transaction(self.database_url) as session:
             user = session.get(User, self.user.id)
             assert user is not None
             users.set_listening(user, muted=settings.muted_channels, daily_digest=settings.daily_digest)
@@ -251,7 +251,7 @@ class UseCaseService(Caller):
         return await gateway.start(use_case_id, self.user.email, intake, ClassifyResult.of(intake, self.policy))
 
     def _exists(self, intake: Intake, use_case_id: str) -> bool:
-        with self.db() as session:
+        with self.read() as session:
             self._require_known_owner(session, intake)
             return queries.use_case_row(session, use_case_id) is not None
 
@@ -263,7 +263,7 @@ class UseCaseService(Caller):
 
     def prepare(self, use_case_id: str, command: Command, idempotency_key: str) -> Prepared:
         """Check the command with the workflow's own rules against the register (reads only)."""
-        with self.db() as session:
+        with self.read() as session:
             row = self.row(session, use_case_id)
             state = queries.state_of(row)
             update_id = request_id(command.kind, row.id, self.user.email, idempotency_key)
@@ -285,7 +285,7 @@ class UseCaseService(Caller):
 
     def fresh_detail(self, use_case_id: str) -> dict[str, Any]:
         """The register as the workflow left it (it wrote there before it answered)."""
-        with self.db() as session:
+        with self.read() as session:
             row = self.row(session, use_case_id)
             return queries.use_case_detail(session, row) | {"you": self.may(queries.state_of(row))}
 

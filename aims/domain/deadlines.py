@@ -39,6 +39,11 @@ class Waiting(Model):
     def stalled(self) -> bool:
         return Escalation.is_stalled(self.escalation_level)
 
+    @property
+    def role(self) -> str | None:
+        """The one role a gate or a triage waits on (the others may wait on several, or on people)."""
+        return self.roles[0] if self.kind in ("gate", "triage") else None
+
     def next_step(self) -> tuple[Escalation, dt.datetime] | None:
         for level, at in zip((Escalation.REMINDED, Escalation.STALLED, Escalation.EXECUTIVE), self.steps):
             if at is not None and level > self.escalation_level:

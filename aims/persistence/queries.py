@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 from aims import audit
 from aims.domain.bounds import EMAIL_MAX, PRINTABLE, SHORT_MAX
 from aims.domain.classification import Category
+from aims.domain.deadlines import Waiting, waiting
 from aims.domain.policy import Tier
 from aims.domain.state import Escalation, Status, UseCaseState
 from aims.persistence import chains, nonconformities, reports, users
@@ -41,20 +42,13 @@ def get_use_case(session: Session, use_case_id: str) -> UseCase | None:
 
 
 # Every action's answer reads the use case's detail: plain Core statements, built once. Through
-# the ORM the same four queries cost three times as much CPU (bench/lifecycle.py's API).
-_USE_CASES, _GATES, _DECISIONS, _INCIDENTS, _WAITING = (
-    model.__table__ for model in (UseCase, Gate, GateDecision, Incident, WaitingItem)
-)
+# the ORM the same queries cost three times as much CPU (bench/lifecycle.py's API).
+_USE_CASES, _GATES, _DECISIONS, _INCIDENTS = (model.__table__ for model in (UseCase, Gate, GateDecision, Incident))
 _USE_CASE_ROW = select(_USE_CASES).where(_USE_CASES.c.id == bindparam("id"))
 _COMMENTS = select(_DECISIONS.c.gate_id, _DECISIONS.c.comment).where(
     _DECISIONS.c.use_case_id == bindparam("id"), _DECISIONS.c.gate_id.in_(bindparam("gates", expanding=True))
 )
 _INCIDENT_ROWS = select(_INCIDENTS).where(_INCIDENTS.c.use_case_id == bindparam("id")).order_by(_INCIDENTS.c.number)
-_WAITING_ROWS = (
-    select(_WAITING)
-    .where(_WAITING.c.use_case_id == bindparam("id"))
-    .order_by(_WAITING.c.due_at, _WAITING.c.kind, _WAITING.c.ref)
-)
 
 # A use case's columns, read-only, named as on `UseCase`.
 UseCaseRow = UseCase | Row[Any]
@@ -116,9 +110,12 @@ def use_case_detail(session: Session, row: UseCaseRow) -> dict[str, Any]:
     state = state_of(row)
     details = row.details or {}
     connection = session.connection()
-    comments = dict(connection.execute(_COMMENTS, {"id": row.id, "gates": [g.id for g in state.gates]}).all())
-    incidents = connection.execute(_INCIDENT_ROWS, {"id": row.id})
-    waiting = connection.execute(_WAITING_ROWS, {"id": row.id})
+    # Only what the state says is there is read: the waiting items are the state's own (the
+    # register's rows are written from it), comments exist once a gate is decided.
+    decided = [gate.id for gate in state.gates if gate.decided_by]
+    comments = dict(connection.execute(_COMMENTS, {"id": row.id, "gates": decided}).all()) if decided else {}
+    incidents = connection.execute(_INCIDENT_ROWS, {"id": row.id}).all() if state.incidents else []
+    items = sorted(waiting(state), key=lambda item: (item.due_at, item.kind, item.ref))
     review = state.review.model_dump(mode="json") if state.review else None
     answer = details.get("review_answer")
     if review is not None and answer and answer.get("review") == review["number"]:
@@ -160,7 +157,7 @@ def use_case_detail(session: Session, row: UseCaseRow) -> dict[str, Any]:
         ],
         "suspended": state.suspended,
         "decommission": (details.get("decommission") or {}) if state.decommission else None,
-        "waiting": [waiting_view(item) for item in waiting],
+        "waiting": [waiting_view(item) for item in items],
         "transition_number": state.transition_number,
     }
 
@@ -221,7 +218,7 @@ def gate_with_decision(session: Session, use_case_id: str, gate_id: str) -> dict
 # ------------------------------------------------------------ what waits on whom
 
 
-def waiting_view(item: WaitingItem | Row[Any], use_case: UseCase | None = None) -> dict[str, Any]:
+def waiting_view(item: Waiting | WaitingItem | Row[Any], use_case: UseCase | None = None) -> dict[str, Any]:
     view = {
         "kind": item.kind,
         "ref": item.ref,

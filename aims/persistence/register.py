@@ -162,7 +162,7 @@ def _project_waiting(connection: Connection, state: UseCaseState) -> None:
     items = [
         {
             "use_case_id": state.id, "kind": item.kind, "ref": item.ref, "label": item.label,
-            "role": item.roles[0] if item.kind in ("gate", "triage") else None, "roles": item.roles,
+            "role": item.role, "roles": item.roles,
             "emails": item.emails, "exclude": item.exclude, "since": item.since, "due_at": item.due_at,
             "escalation_level": item.escalation_level,
         }  # fmt: skip

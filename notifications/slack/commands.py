@@ -96,7 +96,7 @@ def _pending(service: UseCaseService, public_url: str) -> JSONResponse:
 
 
 def _status(service: UseCaseService, argument: str, public_url: str) -> JSONResponse:
-    with service.db() as session:
+    with service.read() as session:
         row = session.get(UseCase, argument[:36])
     rows = [row] if row is not None else service.register(RegisterFilter(q=argument[:200]), limit=5, with_state=True)[1]
     if not rows:

@@ -29,7 +29,7 @@ def stalled(
 ) -> HTMLResponse:
     now = dt.datetime.now(dt.UTC)
     items = service.stalled()
-    with service.db() as session:
+    with service.read() as session:
         for item in items:
             item["age_days"] = age_days(item["since"], now)
             item["waited"] = waited(item["since"], now)
