@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aims.persistence.db import migrate  # noqa: E402
 from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
 from bench.harness import RawConnection, aims_processes, command_line, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
-from bench.traces import Span, SpanCollector, between, first, phases, settled, waterfall  # noqa: E402
+from bench.traces import SpanCollector, between, report  # noqa: E402
 from tests import people  # noqa: E402
 from tests.intakes import ASSESSMENT, SIGNOFF, code_assistant  # noqa: E402
 from tests.net import free_port  # noqa: E402
@@ -143,24 +143,6 @@ def _add(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
     return {name: total.get(name, 0.0) + seconds for name, seconds in more.items()}
 
 
-async def show_traces(collector: SpanCollector, since: float) -> None:
-    """Where the time of a decision at concurrency 1 (made after `since`, a Unix time) went."""
-    await settled(collector)
-    measure = PHASES["the decision's request"]
-    traces = [collector.trace(root) for root in collector.roots(DECISION) if root.start >= since]
-    traces = sorted((t for t in traces if measure(t) is not None), key=lambda t: measure(t) or 0.0)
-    if not traces:
-        print("no decision traces arrived")
-        return
-    print(f"where a decision's time goes at concurrency 1 (tracing on, so a little slower), {len(traces)} decisions:")
-    print(phases(traces, PHASES))
-    median = traces[len(traces) // 2]
-    root = first(median, DECISION)
-    assert root is not None
-    print("the median decision's trace:")
-    print(waterfall(median, root))
-
-
 async def main(
     count: int, concurrency: int, workers: int, database: str | None, as_json: bool, rounds: int = 4,
     trace: bool = False,
@@ -217,7 +199,8 @@ async def main(
                 await bounded(size, 1, lambda: one_minimal(env, single_steps))
             api.close()
             if collector is not None:
-                await show_traces(collector, single_since)
+                await report(collector, DECISION, PHASES, "the decision's request", "decision at concurrency 1",
+                             since=single_since)  # fmt: skip
     finally:
         stop(processes)
         if collector is not None:

@@ -45,7 +45,7 @@ from bench.harness import (  # noqa: E402
     stop,
     wait_until_ready,
 )
-from bench.traces import SpanCollector, between, first, phases, settled, waterfall  # noqa: E402
+from bench.traces import SpanCollector, between, report  # noqa: E402
 from tests import people  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.intakes import ASSESSMENT, invoice_ocr  # noqa: E402
@@ -125,24 +125,6 @@ PHASES = {
     "Update answered -> outcome in the message": between(("end", "StartWorkflowUpdate:act"), ("end", "slack chat_update")),
     "click -> outcome in the message": between(("start", CLICK), ("end", "slack chat_update")),
 }  # fmt: skip
-
-
-async def show_traces(collector: SpanCollector) -> None:
-    """Once every process has exported its spans: where a click's time went."""
-    await settled(collector)
-    traces = [collector.trace(root) for root in collector.roots(CLICK)]
-    shown = PHASES["click -> outcome in the message"]
-    traces = sorted((t for t in traces if shown(t) is not None), key=lambda t: shown(t) or 0.0)
-    if not traces:
-        print("no click traces arrived")
-        return
-    print(f"where a click's time goes (tracing on, so a little slower), {len(traces)} clicks:")
-    print(phases(traces, PHASES))
-    for label, trace in (("median", traces[len(traces) // 2]), ("slowest", traces[-1])):
-        root = first(trace, CLICK)
-        assert root is not None
-        print(f"the {label} click's trace:")
-        print(waterfall(trace, root))
 
 
 async def main(count: int, workers: int, database: str | None, as_json: bool, trace: bool = False) -> None:
@@ -234,7 +216,7 @@ async def main(count: int, workers: int, database: str | None, as_json: bool, tr
                 for i in ids
             ]
             if collector is not None:
-                await show_traces(collector)
+                await report(collector, CLICK, PHASES, "click -> outcome in the message", "click")
     finally:
         stop([*processes, fake])
         if collector is not None:

@@ -137,3 +137,25 @@ def between(start: tuple[str, str], end: tuple[str, str]) -> Callable[[list[Span
         return finish - begin if begin is not None and finish is not None else None
 
     return measure
+
+
+async def report(
+    collector: SpanCollector, root_name: str, marks: dict[str, Callable[[list[Span]], float | None]], by: str,
+    what: str, *, since: float = 0.0,
+) -> None:
+    """Once every process has exported its spans: the median of each mark over the traces rooted
+    in `root_name` (started after `since`, a Unix time), and the median and slowest by `by`."""
+    await settled(collector)
+    measure = marks[by]
+    traces = [collector.trace(root) for root in collector.roots(root_name) if root.start >= since]
+    traces = sorted((t for t in traces if measure(t) is not None), key=lambda t: measure(t) or 0.0)
+    if not traces:
+        print(f"no {what} traces arrived")
+        return
+    print(f"where the time of each {what} goes (tracing on, so a little slower), {len(traces)} traces:")
+    print(phases(traces, marks))
+    for label, trace in (("median", traces[len(traces) // 2]), ("slowest", traces[-1])):
+        root = first(trace, root_name)
+        assert root is not None
+        print(f"the trace of the {label} {what}:")
+        print(waterfall(trace, root))
