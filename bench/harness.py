@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from aims.cli import binary
 from aims.payloads import new_key
 from aims.signing import new_signing_key
+from bench import profiles
+from bench.cpu import with_children
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -56,9 +60,11 @@ def aims_processes(
     workers: int,
     logs: Path,
     environment: Mapping[str, str] | None = None,
+    profile: Path | None = None,
 ) -> list[subprocess.Popen[bytes]]:
     """`aims worker` and `aims api`, each in its own process, as in a split deployment (logs in
-    `logs`): [worker, api], or [api] alone with workers=0."""
+    `logs`): [worker, api], or [api] alone with workers=0. With `profile`, each runs under the
+    profiler, which writes `profile/worker.txt` and `profile/api.txt` when it is stopped."""
     variables = os.environ | {
         "TEMPORAL_ADDRESS": temporal,
         "AIMS_DATABASE_URL": database_url,
@@ -75,19 +81,24 @@ def aims_processes(
     # it, every workflow's sandbox compiles the workflow's source again: 15% of the worker's CPU.
     variables.pop("PYTHONDONTWRITEBYTECODE", None)
     aims = [sys.executable, "-m", "aims.cli"]
-    api = subprocess.Popen([*aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
+    profiled = (lambda name: profiles.command(name, profile)) if profile else (lambda name: [])
+    api = subprocess.Popen([*profiled("api"), *aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
                            stdout=(logs / "api.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
     if not workers:
         return [api]
-    worker = subprocess.Popen([*aims, "worker", "--processes", str(workers)], env=variables,
+    worker = subprocess.Popen([*profiled("worker"), *aims, "worker", "--processes", str(workers)], env=variables,
                               stdout=(logs / "worker.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
     return [worker, api]
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate, and kill what has not stopped in 30 s: a bench leaves nothing running."""
+    """Terminate, and kill what has not stopped in 30 s: a bench leaves nothing running. A
+    profiler's process is stopped through the one it profiles: it writes its file when that ends."""
     for process in processes:
-        process.terminate()
+        profiled = with_children(process.pid)[1:] if profiles.PROFILER in process.args[0] else []
+        for pid in profiled or [process.pid]:
+            with contextlib.suppress(ProcessLookupError):  # ended already
+                os.kill(pid, signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=30)

@@ -9,7 +9,9 @@ workflow takes the same number of Update round trips straight from a Temporal cl
 taking turns (--rounds). Then the same at concurrency 1, for the latency of one decision.
 Prints figures and ratios; with --json the last line is one JSON object. With --trace the
 processes export their spans to the bench, which shows where a decision's time goes at
-concurrency 1 (tracing costs a little, so take the figures from a run without it).
+concurrency 1 (tracing costs a little, so take the figures from a run without it). With
+--profile the worker and the API run under a sampling profiler, and the bench prints where their
+Python time went over the whole run (the profiler takes CPU too: the figures are not comparable).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from temporalio.worker import Worker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aims.persistence.db import migrate  # noqa: E402
+from bench import profiles  # noqa: E402
 from bench.cpu import CpuMeter, pids_matching, with_children  # noqa: E402
 from bench.harness import RawConnection, aims_processes, command_line, dev_server, last_line, ms, percentile, scratch, stop, wait_until_ready  # noqa: E402
 from bench.traces import SpanCollector, between, report  # noqa: E402
@@ -145,9 +148,12 @@ def _add(total: dict[str, float], more: dict[str, float]) -> dict[str, float]:
 
 async def main(
     count: int, concurrency: int, workers: int, database: str | None, as_json: bool, rounds: int = 4,
-    trace: bool = False,
+    trace: bool = False, profile: bool = False,
 ) -> None:
     logs = scratch()
+    profile_directory = logs / "profile" if profile else None
+    if profile_directory is not None:
+        profile_directory.mkdir()
     collector = SpanCollector(free_port()) if trace else None
     database_url = database or f"sqlite:///{logs}/bench.db"
     migrate(database_url)
@@ -158,7 +164,7 @@ async def main(
     temporal = env.client.service_client.config.target_host
     processes = aims_processes(
         temporal, database_url, task_queue, port, workers=workers, logs=logs,
-        environment=collector.environment() if collector else None,
+        environment=collector.environment() if collector else None, profile=profile_directory,
     )  # fmt: skip
     try:
         async with env, Worker(env.client, task_queue="bench-minimal", workflows=[MinimalWorkflow]):
@@ -169,7 +175,7 @@ async def main(
             await bounded(3, 1, lambda: one_minimal(env, []))
             meter = CpuMeter({
                 "worker": with_children(processes[0].pid),
-                "api": [processes[1].pid],
+                "api": with_children(processes[1].pid),
                 "temporal": pids_matching("start-dev", f"--port {temporal.rsplit(':', 1)[1]}"),
                 "bench": [os.getpid()],
             })  # fmt: skip
@@ -237,6 +243,8 @@ async def main(
     print("CPU per minimal run: " + ", ".join(f"{name} {cpu} ms" for name, cpu in results["minimal_cpu_ms_per_run"].items()))
     print(f"at concurrency 1: decision p50 {results['decision_p50_ms']} ms, minimal update p50 "
           f"{results['minimal_p50_ms']} ms, ratio {results['p50_ratio']:.2f}x  (target <= 3)")  # fmt: skip
+    for name in ("worker", "api") if profile_directory else ():
+        print("\n".join(profiles.summary(profile_directory / f"{name}.txt")))
     last_line(results, as_json)
 
 
@@ -248,6 +256,7 @@ if __name__ == "__main__":
     parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
     parser.add_argument("--rounds", type=int, default=4, help="turns aims and the minimal take (default 4)")
     parser.add_argument("--trace", action="store_true", help="collect the processes' traces and show where a decision's time goes")
+    parser.add_argument("--profile", action="store_true", help="profile the worker and the API, and show where their CPU goes")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.count, arguments.concurrency, arguments.workers, arguments.database, arguments.json,
-                     arguments.rounds, arguments.trace))  # fmt: skip
+                     arguments.rounds, arguments.trace, arguments.profile))  # fmt: skip

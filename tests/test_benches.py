@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bench import profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +30,30 @@ def test_lifecycle_bench_ends_with_its_figures() -> None:
     assert {"lifecycles_per_s", "minimal_per_s", "throughput_ratio", "decision_p50_ms", "decision_p99_ms",
             "minimal_p50_ms", "p50_ratio", "concurrency"} <= figures.keys()  # fmt: skip
     assert figures["concurrency"] == 2 and figures["lifecycles_per_s"] > 0
+
+
+def test_lifecycle_bench_shows_where_the_processes_cpu_goes() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/lifecycle.py", "-n", "2", "--concurrency", "2", "--rounds", "1", "--profile"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for process in ("worker", "api"):
+        assert f"{process}: the innermost aims frame" in done.stdout
+        assert re.search(rf"^{process}: [0-9.]+ s holding the GIL", done.stdout, re.MULTILINE)
+    assert "record_transition (aims/persistence/register.py)" in done.stdout  # the register write, by function
+
+
+def test_a_profile_counts_each_function_once_and_leaves_start_up_out(tmp_path: Path) -> None:
+    (tmp_path / "worker.txt").write_text(
+        "run (x.py:1);<module> (<frozen importlib._bootstrap>:1) 50\n"
+        "run (x.py:1);record (aims/persistence/register.py:3);execute (sqlalchemy/engine.py:9) 3\n"
+        "run (x.py:1);record (aims/persistence/register.py:4) 1\n"
+    )
+    lines = profiles.summary(tmp_path / "worker.txt")
+    assert lines[0] == "worker: 0.0 s holding the GIL; frames by own time:"
+    assert "   75.0%  execute (sqlalchemy/engine.py:9)" in lines
+    assert "  100.0%  record (aims/persistence/register.py)" in lines
 
 
 def test_slack_bench_ends_with_its_figures() -> None:
