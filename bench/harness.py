@@ -81,7 +81,7 @@ def aims_processes(
     # it, every workflow's sandbox compiles the workflow's source again: 15% of the worker's CPU.
     variables.pop("PYTHONDONTWRITEBYTECODE", None)
     aims = [sys.executable, "-m", "aims.cli"]
-    profiled = (lambda name: profiles.command(name, profile)) if profile else (lambda name: [])
+    profiled = lambda name: profiles.command(name, profile) if profile else []  # noqa: E731
     api = subprocess.Popen([*profiled("api"), *aims, "api", "--host", "127.0.0.1", "--port", str(port)], env=variables,
                            stdout=(logs / "api.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
     if not workers:
@@ -94,17 +94,25 @@ def aims_processes(
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
     """Terminate, and kill what has not stopped in 30 s: a bench leaves nothing running. A
     profiler's process is stopped through the one it profiles: it writes its file when that ends."""
-    for process in processes:
-        profiled = with_children(process.pid)[1:] if profiles.PROFILER in process.args[0] else []
-        for pid in profiled or [process.pid]:
-            with contextlib.suppress(ProcessLookupError):  # ended already
-                os.kill(pid, signal.SIGTERM)
+    targets = {process.pid: _stopped_through(process) for process in processes}
+    _signal([pid for pids in targets.values() for pid in pids], signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(targets[process.pid], signal.SIGKILL)
             process.wait()
+
+
+def _stopped_through(process: subprocess.Popen[bytes]) -> list[int]:
+    """The processes to signal to stop `process`: under the profiler, the ones it profiles."""
+    return (with_children(process.pid)[1:] if profiles.PROFILER in process.args[0] else []) or [process.pid]
+
+
+def _signal(pids: list[int], number: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # ended already
+            os.kill(pid, number)
 
 
 async def wait_until_ready(http: httpx.AsyncClient, *, temporal: bool = True) -> None:

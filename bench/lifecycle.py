@@ -152,8 +152,6 @@ async def main(
 ) -> None:
     logs = scratch()
     profile_directory = logs / "profile" if profile else None
-    if profile_directory is not None:
-        profile_directory.mkdir()
     collector = SpanCollector(free_port()) if trace else None
     database_url = database or f"sqlite:///{logs}/bench.db"
     migrate(database_url)

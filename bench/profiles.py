@@ -21,6 +21,7 @@ ENTRY = "aims/cli/"
 
 def command(name: str, directory: Path) -> list[str]:
     """The prefix that runs a process under the profiler, writing `directory/<name>.txt`."""
+    directory.mkdir(exist_ok=True)
     return [str(Path(sys.executable).with_name(PROFILER)), "record", "--gil", "--subprocesses", "-r", str(RATE), "-f", "raw",
             "-o", str(directory / f"{name}.txt"), "--"]  # fmt: skip
 
